@@ -1,0 +1,42 @@
+# mediarepo — see README.md. `make run` starts the embedded default,
+# `make test` brings up real MinIO, clamd and NATS and runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+.PHONY: all build run test test-go bench vet fmt testenv-up testenv-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build
+	./scripts/run-embedded
+
+# test: install what is missing, start MinIO and clamd (NATS is embedded in
+# the tests), run every test with the services' addresses in the
+# environment, then stop only what this run started.
+test:
+	./scripts/testenv run -- $(MAKE) --no-print-directory test-go
+
+test-go: vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	./scripts/testenv run -- ./scripts/bench
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+testenv-up:
+	./scripts/testenv up
+
+testenv-down:
+	./scripts/testenv down
+
+clean:
+	rm -rf $(BIN)
