@@ -1,0 +1,237 @@
+// Package config holds mediarepo's typed configuration: defaults, strict
+// YAML decoding (unknown keys fail), environment overrides and one
+// Validate that reports every problem at once. Secrets are never values
+// here: the config names files that hold them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of mediarepo and scanworker.
+type Config struct {
+	// Listen is the public (client-server API) listener address.
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin listener (officers, /metrics, health);
+	// never routed by the public reverse proxy.
+	AdminListen string `yaml:"admin_listen"`
+	// DataDir holds local state: the embedded NATS store, the filesystem
+	// blob store and, in the embedded default, generated keys and tokens.
+	DataDir string `yaml:"data_dir"`
+	// Embedded selects the embedded default: in-process NATS, generated
+	// keys on first start, static development token allowed.
+	Embedded bool `yaml:"embedded"`
+
+	Servers []ServerName `yaml:"server_names"`
+	Auth    Auth         `yaml:"auth"`
+	Storage Storage      `yaml:"storage"`
+	Keys    Keys         `yaml:"keys"`
+	NATS    NATS         `yaml:"nats"`
+	Scan    Scan         `yaml:"scan"`
+	Media   Media        `yaml:"media"`
+	Limits  Limits       `yaml:"limits"`
+	HTTP    HTTP         `yaml:"http"`
+}
+
+// ServerName is one Matrix server name served by this mediarepo and the
+// homeserver that validates its users' tokens.
+type ServerName struct {
+	// Name is the Matrix server name (the mxc:// authority), e.g. "example.org".
+	Name string `yaml:"name"`
+	// Hosts are the HTTP Host values that select this server name
+	// (default: Name).
+	Hosts []string `yaml:"hosts"`
+	// Homeserver is the base URL whose /_matrix/client/v3/account/whoami
+	// checks access tokens.
+	Homeserver string `yaml:"homeserver"`
+}
+
+// Auth configures access-token checks.
+type Auth struct {
+	// Mode is "whoami" (ask the homeserver) or "static" (embedded default
+	// only: the tokens in StaticTokensFile).
+	Mode string `yaml:"mode"`
+	// StaticTokensFile holds lines "TOKEN USER_ID" for static mode.
+	StaticTokensFile string `yaml:"static_tokens_file"`
+	// CacheTTL is how long a valid token is trusted without asking again.
+	CacheTTL Duration `yaml:"cache_ttl"`
+	// NegativeTTL is how long an unknown token is remembered as unknown.
+	NegativeTTL Duration `yaml:"negative_ttl"`
+	// Timeout bounds one whoami request.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Storage selects and configures the blob backend.
+type Storage struct {
+	// Backend is "fs" or "s3".
+	Backend string `yaml:"backend"`
+	FS      FS     `yaml:"fs"`
+	S3      S3     `yaml:"s3"`
+}
+
+// FS configures the filesystem blob store.
+type FS struct {
+	// Root is the directory (default DataDir/blobs).
+	Root string `yaml:"root"`
+}
+
+// S3 configures an S3-compatible blob store.
+type S3 struct {
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	Region   string `yaml:"region"`
+	UseTLS   bool   `yaml:"use_tls"`
+	// AccessKeyFile and SecretKeyFile name files holding the credentials.
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// PartSize is the multipart part size in bytes (bounded memory).
+	PartSize ByteSize `yaml:"part_size"`
+	// Concurrency is the number of parts uploaded at once.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// Keys names the files with key material.
+type Keys struct {
+	// MasterKeyDir holds the master keys for sealing blobs
+	// (env MEDIAREPO_MASTER_KEY_DIR overrides).
+	MasterKeyDir string `yaml:"master_key_dir"`
+}
+
+// NATS configures the catalog and queue connection.
+type NATS struct {
+	// URL of the NATS cluster; empty in the embedded default.
+	URL string `yaml:"url"`
+	// CredentialsFile is an optional NATS .creds file.
+	CredentialsFile string `yaml:"credentials_file"`
+	// Replicas for KV buckets and streams (1 embedded, 3 in a cluster).
+	Replicas int `yaml:"replicas"`
+	// SyncInterval of the embedded server's file store: "always" fsyncs
+	// every write (see README, Jepsen NATS 2.12), or a duration.
+	SyncInterval string `yaml:"sync_interval"`
+}
+
+// Scan configures scanning.
+type Scan struct {
+	// Clamd is the clamd address, tcp://host:port or unix:///path.
+	Clamd string `yaml:"clamd"`
+	// StreamMaxLength must equal clamd's StreamMaxLength; the upload cap
+	// may not exceed it.
+	StreamMaxLength ByteSize `yaml:"stream_max_length"`
+	// Workers is the number of in-process scan workers (embedded default;
+	// 0 when separate scanworkers run).
+	Workers int `yaml:"workers"`
+	// Timeout bounds one scan.
+	Timeout Duration `yaml:"timeout"`
+	// MaxDeliver bounds how often a job is tried before the media is blocked.
+	MaxDeliver int `yaml:"max_deliver"`
+	// AckWait is how long a job may run without an InProgress heartbeat.
+	AckWait Duration `yaml:"ack_wait"`
+	// UploadWait lets an upload wait this long for its verdict, so an
+	// infected upload is refused at once (0: do not wait).
+	UploadWait Duration `yaml:"upload_wait"`
+	// DevMarkClean marks uploads clean without scanning. Development only;
+	// logged as a warning at every start.
+	DevMarkClean bool `yaml:"dev_mark_clean"`
+}
+
+// Media configures upload and download rules.
+type Media struct {
+	// MaxUploadSize caps uploads (≤ Scan.StreamMaxLength, ≤ 2 GiB).
+	MaxUploadSize ByteSize `yaml:"max_upload_size"`
+	// BlockedTypes are sniffed or declared MIME types refused at upload
+	// ("application/x-msdownload", "image/svg+xml"; a trailing "/*"
+	// matches a whole family).
+	BlockedTypes []string `yaml:"blocked_types"`
+	// UnusedExpiresAfter is how long a created (async) media ID waits for
+	// its upload.
+	UnusedExpiresAfter Duration `yaml:"unused_expires_after"`
+	// MaxPendingCreates per user.
+	MaxPendingCreates int `yaml:"max_pending_creates"`
+	// MaxDownloadWait caps timeout_ms of downloads.
+	MaxDownloadWait Duration `yaml:"max_download_wait"`
+	// LegacyFreeze: media uploaded after this time is not served on the
+	// deprecated unauthenticated /_matrix/media/v3/download (RFC 3339;
+	// empty: no freeze).
+	LegacyFreeze string `yaml:"legacy_freeze"`
+}
+
+// Limits are per-user rate limits (token buckets).
+type Limits struct {
+	UploadsPerSecond   float64 `yaml:"uploads_per_second"`
+	UploadBurst        int     `yaml:"upload_burst"`
+	DownloadsPerSecond float64 `yaml:"downloads_per_second"`
+	DownloadBurst      int     `yaml:"download_burst"`
+}
+
+// HTTP hardens the listeners.
+type HTTP struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// MinBodyRate in bytes/s: a request body slower than this (averaged
+	// after a grace period) is cut off.
+	MinBodyRate ByteSize `yaml:"min_body_rate"`
+	// IdleTimeout for keep-alive connections.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// Default returns the embedded default configuration.
+func Default() Config {
+	return Config{
+		Listen:      "127.0.0.1:8008",
+		AdminListen: "127.0.0.1:8009",
+		DataDir:     ".mediarepo",
+		Embedded:    true,
+		Servers:     []ServerName{{Name: "localhost"}},
+		Auth: Auth{Mode: "static", CacheTTL: Duration(time.Minute),
+			NegativeTTL: Duration(10 * time.Second), Timeout: Duration(5 * time.Second)},
+		Storage: Storage{Backend: "fs", S3: S3{PartSize: 16 << 20, Concurrency: 4}},
+		NATS:    NATS{Replicas: 1, SyncInterval: "always"},
+		Scan: Scan{StreamMaxLength: 100 << 20, Workers: 2, Timeout: Duration(5 * time.Minute),
+			MaxDeliver: 5, AckWait: Duration(30 * time.Second)},
+		Media: Media{MaxUploadSize: 100 << 20,
+			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
+			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,
+			MaxDownloadWait: Duration(60 * time.Second)},
+		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
+		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
+			IdleTimeout: Duration(2 * time.Minute)},
+	}
+}
+
+// Load reads the YAML file at path over the defaults (an empty path keeps
+// the defaults), applies environment overrides and validates the result.
+func Load(path string, env func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		if err := Decode(bytes.NewReader(b), &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := cfg.ApplyEnv(env); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Decode decodes YAML strictly into cfg: unknown keys are errors.
+func Decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
