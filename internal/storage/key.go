@@ -31,3 +31,17 @@ func ValidateKey(key string) error {
 	}
 	return nil
 }
+
+// ValidatePrefix checks a List prefix: the empty prefix lists everything,
+// any other prefix must be the beginning of some valid key (so "media/" and
+// "media/ab" are fine, "../" and "a//" are not). The error wraps
+// ErrInvalidKey.
+func ValidatePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if err := ValidateKey(prefix + "x"); err != nil {
+		return fmt.Errorf("prefix %q: %w", prefix, err)
+	}
+	return nil
+}
