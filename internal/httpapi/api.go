@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/service"
+)
+
+// Media is what the Matrix media routes need of the upload/download flows.
+type Media interface {
+	Upload(ctx context.Context, up service.Upload) (media.Record, error)
+	Create(ctx context.Context, origin, uploader string) (media.Record, error)
+	UploadTo(ctx context.Context, id string, up service.Upload) (media.Record, error)
+	Download(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error)
+	Open(ctx context.Context, rec media.Record, offset, length int64) (io.ReadCloser, error)
+	MaxUploadSize() int64
+}
+
+// Options configure the public API.
+type Options struct {
+	// Hosts maps an HTTP Host (with or without port) to the served server
+	// name it selects.
+	Hosts map[string]string
+	// DefaultServer is used when the Host matches nothing and exactly one
+	// server name is served ("" otherwise: such requests are refused).
+	DefaultServer string
+	// DefaultWait and MaxWait bound timeout_ms of downloads.
+	DefaultWait, MaxWait time.Duration
+	// LegacyFreeze: media uploaded after it is not served on the
+	// unauthenticated legacy download (zero: no freeze).
+	LegacyFreeze time.Time
+	// MinBodyRate (bytes/s) and BodyGrace cut off slow upload bodies.
+	MinBodyRate int64
+	BodyGrace   time.Duration
+	// Upload and download rate limits per user.
+	UploadsPerSecond, DownloadsPerSecond float64
+	UploadBurst, DownloadBurst           int
+}
+
+// API is the public HTTP handler.
+type API struct {
+	media     Media
+	auth      auth.Authenticator
+	opts      Options
+	log       *slog.Logger
+	metrics   *httpMetrics
+	uploads   *limiters
+	downloads *limiters
+	router    *mux.Router
+}
+
+// New builds the public API's handler.
+func New(m Media, a auth.Authenticator, opts Options, log *slog.Logger, reg prometheus.Registerer) *API {
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = 10 * time.Second
+	}
+	api := &API{media: m, auth: a, opts: opts, log: log, metrics: newHTTPMetrics(reg),
+		uploads:   newLimiters(opts.UploadsPerSecond, opts.UploadBurst),
+		downloads: newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst)}
+	api.router = api.routes()
+	return api
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+// handlerFunc is a handler that returns its error for the one error writer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route describes one endpoint; the OpenAPI test walks this list.
+type route struct {
+	name    string
+	path    string
+	methods []string
+	auth    bool
+	h       handlerFunc
+}
+
+func (a *API) routeTable() []route {
+	return []route{
+		{"upload", "/_matrix/media/v3/upload", []string{"POST"}, true, a.upload},
+		{"create", "/_matrix/media/v1/create", []string{"POST"}, true, a.create},
+		{"upload_async", "/_matrix/media/v3/upload/{serverName}/{mediaId}", []string{"PUT"}, true, a.uploadTo},
+		{"download", "/_matrix/client/v1/media/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, true, a.download},
+		{"download_named", "/_matrix/client/v1/media/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, true, a.download},
+		{"config", "/_matrix/client/v1/media/config", []string{"GET"}, true, a.config},
+		{"legacy_config", "/_matrix/media/v3/config", []string{"GET"}, true, a.config},
+		{"legacy_download", "/_matrix/media/v3/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, false, a.legacyDownload},
+		{"legacy_download_named", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, false, a.legacyDownload},
+	}
+}
+
+func (a *API) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.UseEncodedPath()
+	for _, rt := range a.routeTable() {
+		r.Handle(rt.path, a.observe(rt.name, a.wrap(rt))).Methods(append(rt.methods, http.MethodOptions)...)
+	}
+	r.NotFoundHandler = a.observe("unrecognized", a.wrap(route{h: func(w http.ResponseWriter, r *http.Request) error { return ErrUnrecognized }}))
+	r.MethodNotAllowedHandler = a.observe("unrecognized", a.wrap(route{h: func(w http.ResponseWriter, r *http.Request) error { return errMethod }}))
+	return r
+}
+
+// wrap adds CORS, the server-name choice, authentication and the error
+// writer around a route's handler.
+func (a *API) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		if r.Method == http.MethodOptions && rt.h != nil && rt.name != "" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		err := func() error {
+			if r.URL.Query().Has("access_token") {
+				return errQueryToken
+			}
+			ctx := r.Context()
+			if server := a.serverName(r.Host); server != "" {
+				ctx = context.WithValue(ctx, keyServer, server)
+			}
+			if rt.auth {
+				server, _ := ctx.Value(keyServer).(string)
+				if server == "" {
+					return auth.ErrUnknownServer
+				}
+				tok, err := auth.BearerToken(r.Header.Get("Authorization"))
+				if err != nil {
+					return err
+				}
+				user, err := a.auth.Authenticate(ctx, server, tok)
+				if err != nil {
+					return err
+				}
+				ctx = context.WithValue(ctx, keyUser, user)
+			}
+			return rt.h(w, r.WithContext(ctx))
+		}()
+		if err != nil {
+			writeError(w, r, a.log, err)
+		}
+	})
+}
+
+// serverName picks the served server name from the Host header.
+func (a *API) serverName(host string) string {
+	host = strings.ToLower(host)
+	if s, ok := a.opts.Hosts[host]; ok {
+		return s
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		if s, ok := a.opts.Hosts[h]; ok {
+			return s
+		}
+	}
+	return a.opts.DefaultServer
+}
+
+// origin returns the request's served server name.
+func origin(r *http.Request) string {
+	s, _ := r.Context().Value(keyServer).(string)
+	return s
+}

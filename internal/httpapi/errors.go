@@ -1,0 +1,146 @@
+// Package httpapi is mediarepo's HTTP layer: the routes of the Matrix media
+// API (and later the content-scanner and officer APIs), the ONE table that
+// turns domain errors into status codes and errcodes, and the headers that
+// media responses carry. No other package knows an HTTP status.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/storage"
+)
+
+// Errors of the HTTP layer itself.
+var (
+	// ErrUnrecognized: no such endpoint (404) or method (405 via errMethod).
+	ErrUnrecognized = errors.New("unrecognized request")
+	errMethod       = errors.New("method not allowed")
+	// ErrBadRequest: a malformed parameter or body (400 M_INVALID_PARAM).
+	ErrBadRequest = errors.New("bad request")
+	// ErrRangeNotSatisfiable: the Range header lies outside the content.
+	ErrRangeNotSatisfiable = errors.New("range not satisfiable")
+	// ErrUnavailable: a dependency (catalog, store, queue) is down (503).
+	ErrUnavailable = errors.New("service unavailable")
+)
+
+// apiError describes how one class of error is answered.
+type apiError struct {
+	status  int
+	errcode string
+	// reason is the content-scanner reason (MCS_*) sent beside errcode.
+	reason string
+	// retry sets Retry-After (seconds).
+	retry int
+}
+
+// errorTable maps sentinel errors to their answers; the first match (in
+// order) wins, so more specific errors come first. Anything else is 500.
+var errorTable = []struct {
+	err error
+	api apiError
+}{
+	{auth.ErrMissingToken, apiError{status: 401, errcode: "M_MISSING_TOKEN"}},
+	{auth.ErrUnknownToken, apiError{status: 401, errcode: "M_UNKNOWN_TOKEN"}},
+	{auth.ErrUnknownServer, apiError{status: 404, errcode: "M_NOT_FOUND"}},
+	{auth.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN"}},
+	{ErrUnrecognized, apiError{status: 404, errcode: "M_UNRECOGNIZED"}},
+	{errMethod, apiError{status: 405, errcode: "M_UNRECOGNIZED"}},
+	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
+	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{media.ErrInvalidID, apiError{status: 404, errcode: "M_NOT_FOUND"}},
+	{media.ErrInvalidServerName, apiError{status: 404, errcode: "M_NOT_FOUND"}},
+	{media.ErrInvalidUserID, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{media.ErrNotFound, apiError{status: 404, errcode: "M_NOT_FOUND"}},
+	{media.ErrExpired, apiError{status: 404, errcode: "M_NOT_FOUND"}},
+	{media.ErrCannotOverwrite, apiError{status: 409, errcode: "M_CANNOT_OVERWRITE_MEDIA"}},
+	{media.ErrForbidden, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{media.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE"}},
+	{media.ErrTypeForbidden, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MIME_TYPE_FORBIDDEN"}},
+	{media.ErrHashBlocked, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
+	{media.ErrNotClean, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
+	{media.ErrNotYetUploaded, apiError{status: 504, errcode: "M_NOT_YET_UPLOADED", retry: 5}},
+	{media.ErrLimitExceeded, apiError{status: 429, errcode: "M_LIMIT_EXCEEDED", retry: 1}},
+	{media.ErrConflict, apiError{status: 503, errcode: "M_UNKNOWN", retry: 1}},
+	{storage.ErrNotFound, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+}
+
+// lookup returns the answer for err.
+func lookup(err error) apiError {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.api
+		}
+	}
+	return apiError{status: 500, errcode: "M_UNKNOWN"}
+}
+
+// retryAfterError lets an error carry its own Retry-After (rate limits).
+type retryAfterError struct {
+	err   error
+	after int
+}
+
+func (e retryAfterError) Error() string { return e.err.Error() }
+func (e retryAfterError) Unwrap() error { return e.err }
+
+// matrixError is the body of every Matrix API error.
+type matrixError struct {
+	ErrCode      string `json:"errcode"`
+	Error        string `json:"error"`
+	Reason       string `json:"reason,omitempty"`
+	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
+}
+
+// publicMessage is what a client is told; internal details stay in logs.
+func publicMessage(api apiError, err error) string {
+	if api.status >= 500 && api.status != 502 && api.status != 504 {
+		return http.StatusText(api.status)
+	}
+	return err.Error()
+}
+
+// writeError answers err in the Matrix shape and logs server-side failures
+// with the request ID. A request the client cancelled is not a failure.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	api := lookup(err)
+	var ra retryAfterError
+	if errors.As(err, &ra) {
+		api.retry = ra.after
+	}
+	if api.status >= 500 {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			log.Debug("request cancelled by client", "request_id", requestID(r.Context()), "err", err)
+		} else {
+			log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method,
+				"path", r.URL.Path, "status", api.status, "err", err)
+		}
+	}
+	body := matrixError{ErrCode: api.errcode, Error: publicMessage(api, err), Reason: api.reason}
+	if api.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(api.retry))
+		if api.status == http.StatusTooManyRequests {
+			body.RetryAfterMS = api.retry * 1000
+		}
+	}
+	writeJSON(w, api.status, body)
+}
+
+// writeJSON writes v as a JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Disposition")
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Del("Accept-Ranges")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do then
+}

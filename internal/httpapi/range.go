@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseRange interprets a Range header against size. It supports one
+// range ("bytes=a-b", "bytes=a-", "bytes=-n"); several ranges or another
+// unit are ignored (the whole content is served, which RFC 9110 allows).
+// A range that starts at or past the end is ErrRangeNotSatisfiable.
+func parseRange(header string, size int64) (off, length int64, partial bool, err error) {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if header == "" || !ok || strings.Contains(spec, ",") {
+		return 0, size, false, nil
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return 0, size, false, nil
+	}
+	unsatisfiable := fmt.Errorf("%w: %s of %d bytes", ErrRangeNotSatisfiable, header, size)
+	if first == "" { // suffix: the last n bytes
+		n, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || n < 0 {
+			return 0, size, false, nil
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, false, unsatisfiable
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	}
+	start, perr := strconv.ParseInt(first, 10, 64)
+	if perr != nil || start < 0 {
+		return 0, size, false, nil
+	}
+	end := size - 1
+	if last != "" {
+		e, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || e < start {
+			return 0, size, false, nil
+		}
+		end = min(e, size-1)
+	}
+	if start >= size {
+		return 0, 0, false, unsatisfiable
+	}
+	return start, end - start + 1, true, nil
+}
+
+// etagMatch reports whether an If-None-Match header names the ETag of
+// content with this SHA-256 (or is "*").
+func etagMatch(header, sha string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == `"`+sha+`"` {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStall is how long one write to a client may block: a per-request
+// deadline instead of a global WriteTimeout, which would cut large
+// downloads and long-polls.
+const writeStall = 60 * time.Second
+
+// copyWithDeadlines streams src to w in 256 KiB chunks, extending the
+// write deadline before each chunk.
+func copyWithDeadlines(w http.ResponseWriter, src io.Reader) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(writeStall)) // not every writer supports deadlines
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
