@@ -102,7 +102,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 			_ = os.Remove(f.Name())
 		}
 	}()
-	src := &ctxReader{ctx: ctx, r: storage.CheckSize(r, size)}
+	src := storage.ContextReader(ctx, storage.CheckSize(r, size))
 	if _, err := io.CopyBuffer(onlyWriter{f}, src, make([]byte, copyBuffer)); err != nil {
 		return fmt.Errorf("fs: put %s: %w", key, err)
 	}
@@ -196,19 +196,6 @@ func mapErr(op, key string, err error) error {
 		return fmt.Errorf("fs: %s %s: %w", op, key, storage.ErrNotFound)
 	}
 	return fmt.Errorf("fs: %s %s: %w", op, key, err)
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // onlyWriter hides *os.File's ReadFrom so io.CopyBuffer uses our buffer

@@ -43,7 +43,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if length < 0 || length > fi.Size()-offset {
 		length = fi.Size() - offset
 	}
-	return &fileReader{f: f, r: &ctxReader{ctx: ctx, r: io.NewSectionReader(f, offset, length)}}, nil
+	return &fileReader{f: f, r: storage.ContextReader(ctx, io.NewSectionReader(f, offset, length))}, nil
 }
 
 type fileReader struct {

@@ -1,15 +1,17 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"io"
 )
 
 // CheckSize returns a reader that yields the bytes of r and fails with an
 // error wrapping ErrSizeMismatch when r ends before size bytes or holds
-// more than size bytes. The surplus check happens as the last declared
-// byte is read, before that read returns, so a consumer that stops after
-// exactly size bytes (as S3 clients do) still sees the error and aborts.
+// more than size bytes. The surplus check happens when the last declared
+// bytes are read, and on surplus those bytes are withheld, so a consumer
+// that stops after exactly size bytes (as S3 clients do) never receives
+// the full declared length and cannot commit it.
 // With size < 0 it returns r unchanged. Errors from r pass through.
 func CheckSize(r io.Reader, size int64) io.Reader {
 	if size < 0 {
@@ -50,7 +52,10 @@ func (s *sizeChecked) Read(p []byte) (int, error) {
 		if s.err == io.EOF {
 			return n, nil // the next Read reports io.EOF
 		}
-		return n, s.err
+		// Withhold the last bytes: a consumer that counts to size must
+		// not be able to complete (an HTTP body of Content-Length size
+		// would be committed by the server even though we fail).
+		return 0, s.err
 	}
 	return n, nil
 }
@@ -68,4 +73,24 @@ func (s *sizeChecked) probeEnd() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// ContextReader returns a reader that fails with ctx's error once ctx is
+// done, checked before every Read of r. Backends wrap upload streams in it
+// so that a cancelled upload stops at the next chunk even when the client
+// library would first fill a whole part buffer.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader {
+	return &ctxReader{ctx: ctx, r: r}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

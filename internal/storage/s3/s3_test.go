@@ -1,0 +1,136 @@
+package s3_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/mediarepo/mediarepo/internal/storage"
+	"github.com/mediarepo/mediarepo/internal/storage/s3"
+	"github.com/mediarepo/mediarepo/internal/storage/storagetest"
+)
+
+// testConfig reads the MinIO that scripts/testenv starts. A missing
+// variable fails the test: the S3 backend is never silently untested.
+func testConfig(t *testing.T) s3.Config {
+	t.Helper()
+	cfg := s3.Config{
+		Endpoint:  os.Getenv("MEDIAREPO_TEST_S3_ENDPOINT"),
+		AccessKey: os.Getenv("MEDIAREPO_TEST_S3_ACCESS_KEY"),
+		SecretKey: os.Getenv("MEDIAREPO_TEST_S3_SECRET_KEY"),
+		// Small parts so the suite's large objects go multi-part.
+		PartSize:    s3.MinPartSize,
+		Concurrency: 2,
+	}
+	if cfg.Endpoint == "" || cfg.AccessKey == "" || cfg.SecretKey == "" {
+		t.Fatal("MEDIAREPO_TEST_S3_ENDPOINT, MEDIAREPO_TEST_S3_ACCESS_KEY and MEDIAREPO_TEST_S3_SECRET_KEY are not set: " +
+			"run `make test`, which starts MinIO and sets them")
+	}
+	if storagetest.LargeSize < 2*s3.MinPartSize {
+		t.Fatalf("suite's LargeSize %d is not multi-part with %d-byte parts", storagetest.LargeSize, s3.MinPartSize)
+	}
+	return cfg
+}
+
+// newStore creates a store on a fresh bucket and removes the bucket after
+// the test, failing if multipart uploads were left behind.
+func newStore(t *testing.T, cfg s3.Config) *s3.Store {
+	t.Helper()
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bucket = "mrtest-" + hex.EncodeToString(suffix[:])
+	ctx := context.Background()
+	s, err := s3.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("s3.New: %v", err)
+	}
+	t.Cleanup(func() { dropBucket(t, cfg) })
+	return s
+}
+
+// dropBucket checks that no multipart upload was left incomplete, then
+// empties and removes the bucket.
+func dropBucket(t *testing.T, cfg s3.Config) {
+	ctx := context.Background()
+	c, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentialsFor(cfg)})
+	if err != nil {
+		t.Errorf("cleanup client: %v", err)
+		return
+	}
+	for up := range c.ListIncompleteUploads(ctx, cfg.Bucket, "", true) {
+		if up.Err != nil {
+			t.Errorf("list incomplete uploads: %v", up.Err)
+			break
+		}
+		t.Errorf("incomplete multipart upload left behind: %s (%s)", up.Key, up.UploadID)
+		_ = c.RemoveIncompleteUpload(ctx, cfg.Bucket, up.Key)
+	}
+	for oi := range c.ListObjects(ctx, cfg.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if oi.Err == nil {
+			_ = c.RemoveObject(ctx, cfg.Bucket, oi.Key, minio.RemoveObjectOptions{})
+		}
+	}
+	if err := c.RemoveBucket(ctx, cfg.Bucket); err != nil {
+		t.Errorf("remove bucket %s: %v", cfg.Bucket, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	cfg := testConfig(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, cfg) })
+}
+
+// New creates the bucket once and reports truthfully whether the abort
+// rule is installed (MinIO refuses the rule: its own stale-upload expiry
+// covers it), and a second New on the same bucket works.
+func TestNewBucketAndLifecycle(t *testing.T) {
+	cfg := testConfig(t)
+	s := newStore(t, cfg)
+	ctx := context.Background()
+	c, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentialsFor(cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.BucketExists(ctx, s.Bucket()); err != nil || !ok {
+		t.Fatalf("bucket %s after New: exists %v, %v", s.Bucket(), ok, err)
+	}
+	hasRule := func() bool {
+		lc, err := c.GetBucketLifecycle(ctx, s.Bucket())
+		if err != nil {
+			return false
+		}
+		for _, r := range lc.Rules {
+			if r.AbortIncompleteMultipartUpload.DaysAfterInitiation == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	if hasRule() != s.AbortRule {
+		t.Fatalf("AbortRule = %v, but the bucket's lifecycle says %v", s.AbortRule, hasRule())
+	}
+	cfg.Bucket = s.Bucket()
+	again, err := s3.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("second New on an existing bucket: %v", err)
+	}
+	if again.AbortRule != s.AbortRule {
+		t.Fatalf("second New: AbortRule %v, first %v", again.AbortRule, s.AbortRule)
+	}
+}
+
+// Wrong credentials fail New instead of failing the first upload.
+func TestNewRefusesBadCredentials(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bucket = "mrtest-badcreds"
+	cfg.SecretKey += "-wrong"
+	if _, err := s3.New(context.Background(), cfg); err == nil {
+		t.Fatal("New with a wrong secret key succeeded")
+	}
+}
