@@ -1,0 +1,263 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+// Index entries live in their own bucket under "<kind>.<value>.<origin>.<id>".
+// An entry's value is the record revision its writer read before writing
+// (0 for a new record). That makes removal safe without transactions: an
+// entry that disagrees with its record is removed only when the record's
+// revision is newer than the entry's base revision (so the write the entry
+// was made for has either lost or been superseded), with a compare-and-set
+// on the entry's own revision (so an entry rewritten meanwhile stays).
+// Entries whose record does not exist are removed after Options.IndexGrace.
+
+// indexMarkerTTL is how long the marker of a removed index entry stays.
+const indexMarkerTTL = time.Minute
+
+// putIndexes writes the entries (concurrently) with the base revision.
+func (c *KV) putIndexes(ctx context.Context, keys []string, base uint64) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	value := []byte(strconv.FormatUint(base, 10))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			if _, err := c.index.Put(ctx, k, value); err != nil {
+				errs[i] = fmt.Errorf("catalog: index %s: %w", k, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pruneEntry removes the index entry key when the record (read at recRev
+// BEFORE this call, exists false when it was not found) contradicts it.
+func (c *KV) pruneEntry(ctx context.Context, key string, rec media.Record, recRev uint64, exists bool) (bool, error) {
+	if exists && indexMatches(key, rec) {
+		return false, nil
+	}
+	e, err := c.index.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	base, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		base = 0 // an unreadable entry is as good as a dangling one
+	}
+	if exists && recRev <= base || !exists && time.Since(e.Created()) < c.opts.IndexGrace {
+		return false, nil
+	}
+	err = c.index.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(indexMarkerTTL))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return false, nil // rewritten meanwhile: it belongs to a newer write
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// indexKeysWith returns the keys of every live entry matching filter.
+// Keys are collected before records are read, so a slow caller cannot
+// stall the watch that lists them.
+func (c *KV) indexKeysWith(ctx context.Context, filter string) ([]string, error) {
+	return listKeys(ctx, c.index, filter)
+}
+
+func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
+	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list %s in %s: %w", filter, kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	var keys []string
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("catalog: list %s in %s: watch closed early", filter, kv.Bucket())
+			}
+			if e == nil {
+				return keys, nil
+			}
+			keys = append(keys, e.Key())
+		}
+	}
+}
+
+// resolve reads the record of every index key and calls fn for those that
+// agree with their entry, pruning the others.
+func (c *KV) resolve(ctx context.Context, keys []string, fn func(Entry) error) error {
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue // a lister may report a key twice
+		}
+		seen[k] = true
+		origin, id, err := parseRecordSuffix(k)
+		if err != nil {
+			c.log.WarnContext(ctx, "catalog: unparsable index key", "key", k, "error", err)
+			continue
+		}
+		rec, rev, err := c.Get(ctx, origin, id)
+		exists := err == nil
+		if err != nil && !errors.Is(err, media.ErrNotFound) {
+			return err
+		}
+		if exists && indexMatches(k, rec) {
+			if err := fn(Entry{Record: rec, Revision: rev}); err != nil {
+				return err
+			}
+			continue
+		}
+		c.metrics.staleIndex.Inc()
+		if _, err := c.pruneEntry(ctx, k, rec, rev, exists); err != nil {
+			c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+		}
+	}
+	return nil
+}
+
+func (c *KV) lookup(ctx context.Context, kind, value string) ([]Entry, error) {
+	keys, err := c.indexKeysWith(ctx, indexPrefix(kind, value))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	err = c.resolve(ctx, keys, func(e Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// ByHash implements Lookups.
+func (c *KV) ByHash(ctx context.Context, sha256 string) ([]Entry, error) {
+	if !media.ValidSHA256(sha256) {
+		return nil, fmt.Errorf("%w: %q is not a lowercase hex SHA-256", media.ErrInvalidID, sha256)
+	}
+	return c.lookup(ctx, idxHash, sha256)
+}
+
+// ByUploader implements Lookups.
+func (c *KV) ByUploader(ctx context.Context, userID string) ([]Entry, error) {
+	if err := media.ValidateUserID(userID); err != nil {
+		return nil, err
+	}
+	return c.lookup(ctx, idxUser, userID)
+}
+
+// ListByState implements Lookups.
+func (c *KV) ListByState(ctx context.Context, state media.State, fn func(Entry) error) error {
+	if !state.Valid() {
+		return fmt.Errorf("%w: unknown state %q", media.ErrInvalidTransition, state)
+	}
+	if !indexedStates[state] {
+		return c.Walk(ctx, func(e Entry) error {
+			if e.Record.State != state {
+				return nil
+			}
+			return fn(e)
+		})
+	}
+	keys, err := c.indexKeysWith(ctx, indexPrefix(idxState, string(state)))
+	if err != nil {
+		return err
+	}
+	return c.resolve(ctx, keys, fn)
+}
+
+// Walk implements Lookups. It lists the keys first, then reads each record
+// (memory grows with the number of keys, not of records' sizes).
+func (c *KV) Walk(ctx context.Context, fn func(Entry) error) error {
+	keys, err := listKeys(ctx, c.records, ">")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		rec, rev, err := c.getKey(ctx, k)
+		if errors.Is(err, media.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(Entry{Record: rec, Revision: rev}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReindexStats counts what Reindex did.
+type ReindexStats struct {
+	Records int // records walked
+	Added   int // missing index entries written
+	Removed int // index entries removed as contradicting their record
+}
+
+// Reindex repairs the derived indexes after a crash: it writes every
+// missing entry for every record, then removes entries their record
+// contradicts (under the rules above). Run it from the reconciler, under
+// its lease; it reads every record.
+func (c *KV) Reindex(ctx context.Context) (ReindexStats, error) {
+	var st ReindexStats
+	err := c.Walk(ctx, func(e Entry) error {
+		st.Records++
+		for _, k := range indexKeys(e.Record) {
+			_, err := c.index.Create(ctx, k, []byte(strconv.FormatUint(e.Revision, 10)))
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("catalog: reindex %s: %w", k, err)
+			}
+			st.Added++
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	keys, err := c.indexKeysWith(ctx, ">")
+	if err != nil {
+		return st, err
+	}
+	for _, k := range keys {
+		origin, id, err := parseRecordSuffix(k)
+		if err != nil {
+			continue
+		}
+		rec, rev, err := c.Get(ctx, origin, id)
+		if err != nil && !errors.Is(err, media.ErrNotFound) {
+			return st, err
+		}
+		removed, err := c.pruneEntry(ctx, k, rec, rev, err == nil)
+		if err != nil {
+			return st, fmt.Errorf("catalog: reindex prune %s: %w", k, err)
+		}
+		if removed {
+			st.Removed++
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,323 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+// Options configure the JetStream catalog. Zero values take the defaults
+// named on each field.
+type Options struct {
+	// MediaBucket holds media records ("mediarepo_media").
+	MediaBucket string
+	// IndexBucket holds the derived lookup entries ("mediarepo_index").
+	IndexBucket string
+	// BlobBucket holds per-hash blob records ("mediarepo_blobs").
+	BlobBucket string
+	// LeaseBucket holds leader leases ("mediarepo_leases").
+	LeaseBucket string
+	// Replicas per bucket (1; use 3 in a cluster). See the package doc on
+	// sync_interval.
+	Replicas int
+	// History is the number of revisions the media bucket keeps per key
+	// (1: the record carries its own history of events).
+	History uint8
+	// ModifyAttempts bounds Modify's read → change → CAS retries (32).
+	ModifyAttempts int
+	// RecheckInterval makes waiting downloads re-read their record even
+	// without a watch event, as insurance against a missed update (10s).
+	RecheckInterval time.Duration
+	// IndexGrace is how old an index entry whose record does not exist
+	// must be before it is removed: uploads write entries first (1m).
+	IndexGrace time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.MediaBucket == "" {
+		o.MediaBucket = "mediarepo_media"
+	}
+	if o.IndexBucket == "" {
+		o.IndexBucket = "mediarepo_index"
+	}
+	if o.BlobBucket == "" {
+		o.BlobBucket = "mediarepo_blobs"
+	}
+	if o.LeaseBucket == "" {
+		o.LeaseBucket = "mediarepo_leases"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.History == 0 {
+		o.History = 1
+	}
+	if o.ModifyAttempts == 0 {
+		o.ModifyAttempts = 32
+	}
+	if o.RecheckInterval == 0 {
+		o.RecheckInterval = 10 * time.Second
+	}
+	if o.IndexGrace == 0 {
+		o.IndexGrace = time.Minute
+	}
+}
+
+// KV is the Catalog on JetStream key-value buckets. It is safe for
+// concurrent use; Close stops its shared watch.
+type KV struct {
+	opts    Options
+	log     *slog.Logger
+	records jetstream.KeyValue
+	index   jetstream.KeyValue
+	blobs   jetstream.KeyValue
+	leases  jetstream.KeyValue
+	js      jetstream.JetStream
+	metrics metrics
+	hub     *hub
+}
+
+var _ Catalog = (*KV)(nil)
+
+type metrics struct {
+	conflicts  *prometheus.CounterVec
+	staleIndex prometheus.Counter
+	waiters    prometheus.Gauge
+	watches    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	m := metrics{
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_catalog_cas_conflicts_total",
+			Help: "Compare-and-set writes that lost against a concurrent writer, by kind (record, blob).",
+		}, []string{"kind"}),
+		staleIndex: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediarepo_catalog_stale_index_entries_total",
+			Help: "Index entries found contradicting their record on read.",
+		}),
+		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mediarepo_catalog_waiters",
+			Help: "Requests currently waiting for a record to change.",
+		}),
+		watches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediarepo_catalog_watch_starts_total",
+			Help: "Starts (and restarts) of the process-wide record watch.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.conflicts, m.staleIndex, m.waiters, m.watches} {
+		if err := reg.Register(c); err != nil {
+			return m, fmt.Errorf("catalog: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// NewKV creates (or updates the configuration of) the buckets and returns
+// the catalog. reg may be nil (no metrics registered).
+func NewKV(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.Logger, reg prometheus.Registerer) (*KV, error) {
+	opts.defaults()
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	c := &KV{opts: opts, log: log, js: js, metrics: m}
+	buckets := []struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&c.records, jetstream.KeyValueConfig{Bucket: opts.MediaBucket, Description: "mediarepo media records", History: opts.History}},
+		{&c.index, jetstream.KeyValueConfig{Bucket: opts.IndexBucket, Description: "mediarepo derived lookups (hash, uploader, state)", LimitMarkerTTL: indexMarkerTTL}},
+		{&c.blobs, jetstream.KeyValueConfig{Bucket: opts.BlobBucket, Description: "mediarepo per-hash blob records"}},
+		{&c.leases, jetstream.KeyValueConfig{Bucket: opts.LeaseBucket, Description: "mediarepo leader leases", LimitMarkerTTL: time.Second}},
+	}
+	for _, b := range buckets {
+		b.cfg.Storage = jetstream.FileStorage
+		b.cfg.Replicas = opts.Replicas
+		kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: bucket %s: %w", b.cfg.Bucket, err)
+		}
+		*b.dst = kv
+	}
+	c.hub = newHub(c)
+	return c, nil
+}
+
+// Close stops the shared watch; waiting calls return their ctx error or
+// keep polling. The JetStream connection is the caller's to close.
+func (c *KV) Close() error {
+	c.hub.close()
+	return nil
+}
+
+// Create implements Records.
+func (c *KV) Create(ctx context.Context, rec media.Record) (uint64, error) {
+	key, data, err := encodeRecord(rec)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.putIndexes(ctx, indexKeys(rec), 0); err != nil {
+		return 0, err
+	}
+	rev, err := c.records.Create(ctx, key, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("%w: %s", media.ErrExists, rec.MXC())
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalog: create %s: %w", rec.MXC(), err)
+	}
+	return rev, nil
+}
+
+// Get implements Records.
+func (c *KV) Get(ctx context.Context, origin, id string) (media.Record, uint64, error) {
+	key, err := recordKey(origin, id)
+	if err != nil {
+		return media.Record{}, 0, err
+	}
+	return c.getKey(ctx, key)
+}
+
+func (c *KV) getKey(ctx context.Context, key string) (media.Record, uint64, error) {
+	e, err := c.records.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return media.Record{}, 0, fmt.Errorf("%w: record %s", media.ErrNotFound, key)
+	}
+	if err != nil {
+		return media.Record{}, 0, fmt.Errorf("catalog: get %s: %w", key, err)
+	}
+	var rec media.Record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return media.Record{}, 0, fmt.Errorf("catalog: decode %s at revision %d: %w", key, e.Revision(), err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// Update implements Records. It reads the current record first (to keep
+// the state index exact); Modify avoids that extra read.
+func (c *KV) Update(ctx context.Context, rec media.Record, rev uint64) (uint64, error) {
+	old, cur, err := c.Get(ctx, rec.Origin, rec.ID)
+	if err != nil {
+		return 0, err
+	}
+	if cur != rev {
+		c.metrics.conflicts.WithLabelValues("record").Inc()
+		return 0, fmt.Errorf("%w: %s is at revision %d, not %d", media.ErrConflict, rec.MXC(), cur, rev)
+	}
+	return c.update(ctx, old, rec, rev)
+}
+
+// update writes rec over old (read at rev): new index entries first, then
+// the record by CAS, then the removal of entries old had and rec has not.
+func (c *KV) update(ctx context.Context, old, rec media.Record, rev uint64) (uint64, error) {
+	key, data, err := encodeRecord(rec)
+	if err != nil {
+		return 0, err
+	}
+	if rec.Origin != old.Origin || rec.ID != old.ID {
+		return 0, fmt.Errorf("%w: a record's origin and ID cannot change", media.ErrInvalidID)
+	}
+	oldKeys, newKeys := indexKeys(old), indexKeys(rec)
+	if err := c.putIndexes(ctx, missing(newKeys, oldKeys), rev); err != nil {
+		return 0, err
+	}
+	newRev, err := c.records.Update(ctx, key, data, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		c.metrics.conflicts.WithLabelValues("record").Inc()
+		return 0, fmt.Errorf("%w: %s changed since revision %d", media.ErrConflict, rec.MXC(), rev)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalog: update %s: %w", rec.MXC(), err)
+	}
+	for _, k := range missing(oldKeys, newKeys) {
+		// Best effort: a leftover entry is ignored on read and pruned later.
+		if _, err := c.pruneEntry(ctx, k, rec, newRev, true); err != nil {
+			c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+		}
+	}
+	return newRev, nil
+}
+
+// Modify implements Records.
+func (c *KV) Modify(ctx context.Context, origin, id string, fn func(*media.Record) error) (media.Record, uint64, error) {
+	var lastErr error
+	for attempt := range c.opts.ModifyAttempts {
+		old, rev, err := c.Get(ctx, origin, id)
+		if err != nil {
+			return media.Record{}, 0, err
+		}
+		rec := old
+		rec.History = append([]media.Event(nil), old.History...)
+		if err := fn(&rec); err != nil {
+			return media.Record{}, 0, err
+		}
+		newRev, err := c.update(ctx, old, rec, rev)
+		if err == nil {
+			return rec, newRev, nil
+		}
+		if !errors.Is(err, media.ErrConflict) {
+			return media.Record{}, 0, err
+		}
+		lastErr = err
+		if err := backoff(ctx, attempt); err != nil {
+			return media.Record{}, 0, err
+		}
+	}
+	return media.Record{}, 0, fmt.Errorf("catalog: modify gave up after %d attempts: %w", c.opts.ModifyAttempts, lastErr)
+}
+
+// backoff sleeps a random time that grows with the attempt (at most ~50ms).
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Duration(1<<min(attempt, 6)) * 800 * time.Microsecond
+	t := time.NewTimer(rand.N(limit) + time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func encodeRecord(rec media.Record) (key string, data []byte, err error) {
+	key, err = recordKey(rec.Origin, rec.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	if !rec.State.Valid() {
+		return "", nil, fmt.Errorf("%w: unknown state %q", media.ErrInvalidTransition, rec.State)
+	}
+	data, err = json.Marshal(rec)
+	if err != nil {
+		return "", nil, fmt.Errorf("catalog: encode %s: %w", rec.MXC(), err)
+	}
+	return key, data, nil
+}
+
+// missing returns the keys of a that are not in b.
+func missing(a, b []string) []string {
+	var out []string
+	for _, k := range a {
+		found := false
+		for _, l := range b {
+			found = found || k == l
+		}
+		if !found {
+			out = append(out, k)
+		}
+	}
+	return out
+}
