@@ -1,0 +1,236 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Clamd is a private clamd instance for one test: it uses the test
+// environment's configuration and generated signature database, but its
+// own loopback port, socket and temporary directory, so the test can stop,
+// restart or freeze it without disturbing other tests.
+type Clamd struct {
+	t       testing.TB
+	bin     string
+	conf    string
+	port    int
+	socket  string
+	logFile string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// clamdOverrides are the directives a private instance sets itself.
+var clamdOverrides = []string{"TCPSocket", "TCPAddr", "LocalSocket", "PidFile", "LogFile", "TemporaryDirectory", "DatabaseDirectory"}
+
+// StartClamd starts a private clamd (see Clamd), waits until it answers
+// PING, and stops it when the test ends.
+func StartClamd(t testing.TB) *Clamd {
+	t.Helper()
+	bin := Getenv(t, EnvClamdBin)
+	base := Getenv(t, EnvClamdConf)
+	db := Getenv(t, EnvClamdDB)
+
+	// A short directory: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "clamd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	tmp := filepath.Join(dir, "tmp")
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		// tmpfs: scanned content stays off the disk, as in production.
+		if tmp, err = os.MkdirTemp("/dev/shm", "mediarepo-clamd"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(tmp) })
+	} else if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	c := &Clamd{
+		t:       t,
+		bin:     bin,
+		conf:    filepath.Join(dir, "clamd.conf"),
+		port:    freePort(t),
+		socket:  filepath.Join(dir, "clamd.sock"),
+		logFile: filepath.Join(dir, "clamd.log"),
+	}
+	conf, err := rewriteClamdConf(base, map[string]string{
+		"TCPSocket":          strconv.Itoa(c.port),
+		"TCPAddr":            "127.0.0.1",
+		"LocalSocket":        c.socket,
+		"PidFile":            filepath.Join(dir, "clamd.pid"),
+		"LogFile":            c.logFile,
+		"TemporaryDirectory": tmp,
+		"DatabaseDirectory":  db,
+	})
+	if err != nil {
+		t.Fatalf("clamd config from %s: %v", base, err)
+	}
+	if err := os.WriteFile(c.conf, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	c.Start()
+	return c
+}
+
+// rewriteClamdConf returns the config at path with the directives in set
+// replaced (or added).
+func rewriteClamdConf(path string, set map[string]string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		key, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if _, ok := set[key]; ok {
+			continue
+		}
+		out.WriteString(line + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, key := range clamdOverrides {
+		if v, ok := set[key]; ok {
+			fmt.Fprintf(&out, "%s %s\n", key, v)
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// Addr returns the instance's TCP address, "tcp://127.0.0.1:PORT".
+func (c *Clamd) Addr() string { return fmt.Sprintf("tcp://127.0.0.1:%d", c.port) }
+
+// SocketAddr returns the instance's unix socket address, "unix:///...".
+func (c *Clamd) SocketAddr() string { return "unix://" + c.socket }
+
+// Start starts the instance (again) on the same port and socket and waits
+// until it answers PING. Starting a running instance is a test error.
+func (c *Clamd) Start() {
+	c.t.Helper()
+	if c.cmd != nil {
+		c.t.Fatal("testenv: clamd already running")
+	}
+	cmd := exec.Command(c.bin, "-c", c.conf)
+	out, err := os.Create(c.logFile + ".out")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		c.t.Fatalf("start %s: %v", c.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(exited)
+	}()
+	c.cmd, c.exited = cmd, exited
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.ping() {
+		select {
+		case <-exited:
+			c.cmd = nil
+			c.t.Fatalf("clamd exited during start-up:\n%s", c.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clamd did not answer PING within 30 s:\n%s", c.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop stops the instance (SIGTERM, then SIGKILL after 10 s) and waits
+// until it has exited. Stopping a stopped instance does nothing.
+func (c *Clamd) Stop() {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGCONT) // in case it was paused
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	c.cmd = nil
+}
+
+// Pause freezes the instance (SIGSTOP): connections are accepted by the
+// kernel but nothing answers, as with a hung clamd. Resume undoes it.
+func (c *Clamd) Pause() {
+	c.t.Helper()
+	if c.cmd == nil || c.cmd.Process.Signal(syscall.SIGSTOP) != nil {
+		c.t.Fatal("testenv: pause of a clamd that does not run")
+	}
+}
+
+// Resume continues a paused instance (SIGCONT).
+func (c *Clamd) Resume() {
+	c.t.Helper()
+	if c.cmd == nil || c.cmd.Process.Signal(syscall.SIGCONT) != nil {
+		c.t.Fatal("testenv: resume of a clamd that does not run")
+	}
+}
+
+func (c *Clamd) ping() bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.port), time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("zPING\x00")); err != nil {
+		return false
+	}
+	buf := make([]byte, 16)
+	n, _ := io.ReadFull(conn, buf[:5]) // an error leaves n < 5: no PONG
+	return string(buf[:n]) == "PONG\x00"
+}
+
+func (c *Clamd) logTail() string {
+	var b strings.Builder
+	for _, f := range []string{c.logFile + ".out", c.logFile} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+		if len(data) > 2000 {
+			data = data[len(data)-2000:]
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
