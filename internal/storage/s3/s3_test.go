@@ -9,6 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/storage/s3"
 	"github.com/mediarepo/mediarepo/internal/storage/storagetest"
@@ -84,6 +85,20 @@ func dropBucket(t *testing.T, cfg s3.Config) {
 func TestConformance(t *testing.T) {
 	cfg := testConfig(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, cfg) })
+}
+
+// The production path: sealing over S3 passes the same suite.
+func TestSealedConformance(t *testing.T) {
+	cfg := testConfig(t)
+	key := make([]byte, sealed.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := sealed.NewKeyring("test", map[string][]byte{"test": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.Run(t, func(t *testing.T) storage.Store { return sealed.New(newStore(t, cfg), kr) })
 }
 
 // New creates the bucket once and reports truthfully whether the abort
