@@ -1,0 +1,58 @@
+// Command mrbench measures mediarepo's building blocks against real
+// services. Usage:
+//
+//	mrbench <command> [flags]
+//
+// Each command lives in its own file and is listed in commands; run
+// `mrbench <command> -h` for its flags.
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// command is one subcommand: run gets the arguments after its name and
+// returns the process exit code.
+type command struct {
+	summary string
+	run     func(args []string) int
+	hidden  bool // internal helpers (child processes), not listed
+}
+
+// commands maps names to subcommands. Add new ones here.
+var commands = map[string]command{
+	"store":           {summary: "raw minio-go vs sealed S3 PUT/GET throughput and upload memory", run: runStore},
+	storeChildCommand: {run: runStoreChild, hidden: true},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
+		usage()
+		return 2
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "mrbench: unknown command %q\n", args[0])
+		usage()
+		return 2
+	}
+	return cmd.run(args[1:])
+}
+
+func usage() {
+	var lines []string
+	for name, c := range commands {
+		if !c.hidden {
+			lines = append(lines, fmt.Sprintf("  %-10s %s", name, c.summary))
+		}
+	}
+	slices.Sort(lines)
+	fmt.Fprintf(os.Stderr, "usage: mrbench <command> [flags]\n\ncommands:\n%s\n", strings.Join(lines, "\n"))
+}
