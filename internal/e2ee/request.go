@@ -26,10 +26,10 @@ type fileEnvelope struct {
 // returns the file and its parsed mxc URL.
 //
 // Errors: a body that is not JSON of that shape, or carries neither field, or
-// whose EncryptedFile breaks the contract, wraps ErrMalformed; an
-// encrypted_body that does not decrypt (including a plaintext that is not
-// {"file": {...}} JSON, which is what tampering produces, and keys == nil)
-// wraps ErrBadDecryption. Error texts never contain the key.
+// whose EncryptedFile (in clear or decrypted) breaks the contract, wraps
+// ErrMalformed; an encrypted_body that does not decrypt (including a
+// plaintext that is not JSON, which is what tampering produces, and
+// keys == nil) wraps ErrBadDecryption. Error texts never contain the key.
 func ParseScanRequest(body []byte, keys *KeyPair) (EncryptedFile, MXC, error) {
 	var req ScanRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -58,18 +58,25 @@ func ParseScanRequest(body []byte, keys *KeyPair) (EncryptedFile, MXC, error) {
 }
 
 // DecryptFile opens body (see Decrypt) and decodes the {"file": {...}} inside
-// it. Decryption failures and a plaintext that is not such JSON wrap
-// ErrBadDecryption: without a MAC over the ciphertext, tampering shows up
-// exactly as garbage plaintext. The file is not validated.
+// it. Decryption failures and a plaintext that is not JSON wrap
+// ErrBadDecryption (without a MAC over the ciphertext, tampering shows up
+// as garbage plaintext); JSON of another shape wraps ErrMalformed, as in
+// Element's scanner. The file is not validated.
 func (k *KeyPair) DecryptFile(body EncryptedBody) (EncryptedFile, error) {
 	plaintext, err := k.Decrypt(body)
 	if err != nil {
 		return EncryptedFile{}, err
 	}
 	defer clear(plaintext)
+	if !json.Valid(plaintext) {
+		return EncryptedFile{}, fmt.Errorf("%w: plaintext is not JSON", ErrBadDecryption)
+	}
 	var env fileEnvelope
-	if err := json.Unmarshal(plaintext, &env); err != nil || env.File == nil {
-		return EncryptedFile{}, fmt.Errorf("%w: plaintext is not {\"file\": {...}}", ErrBadDecryption)
+	if err := json.Unmarshal(plaintext, &env); err != nil {
+		return EncryptedFile{}, fmt.Errorf("%w: encrypted_body plaintext: %v", ErrMalformed, jsonProblem(err))
+	}
+	if env.File == nil {
+		return EncryptedFile{}, fmt.Errorf("%w: encrypted_body plaintext has no \"file\"", ErrMalformed)
 	}
 	return *env.File, nil
 }

@@ -24,6 +24,10 @@ func TestParseScanRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mistyped, err := Encrypt(kp.PublicKeyBase64(), []byte(`{"file":{"v":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	notJSON, err := Encrypt(kp.PublicKeyBase64(), []byte("\x00garbage"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +55,8 @@ func TestParseScanRequest(t *testing.T) {
 		{"encrypted_body wins, and it is tampered", enc(ScanRequest{File: &f, EncryptedBody: &tampered}), kp, ErrBadDecryption},
 		{"encrypted_body without a key pair", enc(ScanRequest{EncryptedBody: &body}), nil, ErrBadDecryption},
 		{"encrypted_body holding a bad file", enc(ScanRequest{EncryptedBody: &badBody}), kp, ErrMalformed},
-		{"encrypted_body holding other JSON", enc(ScanRequest{EncryptedBody: &notFile}), kp, ErrBadDecryption},
+		{"encrypted_body holding other JSON", enc(ScanRequest{EncryptedBody: &notFile}), kp, ErrMalformed},
+		{"encrypted_body holding a mistyped file", enc(ScanRequest{EncryptedBody: &mistyped}), kp, ErrMalformed},
 		{"encrypted_body holding non-JSON", enc(ScanRequest{EncryptedBody: &notJSON}), kp, ErrBadDecryption},
 		{"bad file", enc(ScanRequest{File: &bad}), kp, ErrMalformed},
 		{"neither", `{}`, kp, ErrMalformed},
