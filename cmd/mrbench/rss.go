@@ -57,7 +57,7 @@ func runStoreChild(args []string) int {
 	fs := flag.NewFlagSet(storeChildCommand, flag.ContinueOnError)
 	var conn s3Flags
 	conn.register(fs)
-	mode := fs.String("mode", "sealed", "raw or sealed")
+	mode := fs.String("mode", "sealed", "raw, sealed or sealed-unknown-size")
 	size := fs.Int64("size", 1e9, "bytes to upload")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -90,10 +90,15 @@ func storeChild(conn s3Flags, mode string, size int64) (childResult, error) {
 	}
 	key := "rss/" + mode
 	start := time.Now()
-	if mode == "raw" {
+	switch mode {
+	case "raw":
 		err = b.rawPut(ctx, key, size)
-	} else {
+	case "sealed":
 		err = b.sealedPut(ctx, key, size)
+	case "sealed-unknown-size":
+		err = b.sealed.Put(ctx, key, &repeatReader{block: b.block, left: size}, -1)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	if err != nil {

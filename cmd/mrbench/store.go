@@ -203,7 +203,7 @@ func storeMain(conn s3Flags, sizesFlag string, repeat int, rssFlag string) error
 		return err
 	}
 	if rssSize > 0 {
-		for _, mode := range []string{"raw", "sealed"} {
+		for _, mode := range []string{"raw", "sealed", "sealed-unknown-size"} {
 			grow, secs, err := childRSS(conn, mode, rssSize)
 			if err != nil {
 				return err

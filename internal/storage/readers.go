@@ -12,7 +12,8 @@ import (
 // bytes are read, and on surplus those bytes are withheld, so a consumer
 // that stops after exactly size bytes (as S3 clients do) never receives
 // the full declared length and cannot commit it.
-// With size < 0 it returns r unchanged. Errors from r pass through.
+// With size < 0 it returns r unchanged. Errors from r pass through. A
+// consumer that reads nothing when size is 0 must check emptiness itself.
 func CheckSize(r io.Reader, size int64) io.Reader {
 	if size < 0 {
 		return r
