@@ -107,9 +107,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 // PutOptions are the upload options the Store uses; exported so a
 // benchmark of raw minio-go uploads can use the very same settings.
-// The payload is not SHA-256 signed (a trailing CRC32C checksum protects
-// it in transit instead): signing costs a full SHA-256 pass over every
-// byte, and sealed blobs carry their own authentication.
+// The payload is not SHA-256 signed (UNSIGNED-PAYLOAD): signing costs a
+// full SHA-256 pass over every byte on the uploading core, while sealed
+// blobs carry their own authentication (every segment is AEAD-sealed and
+// checked on read) and TLS protects the transport in production.
 func PutOptions(partSize uint64, concurrency uint) minio.PutObjectOptions {
 	return minio.PutObjectOptions{
 		ContentType:           "application/octet-stream",
