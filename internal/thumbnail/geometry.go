@@ -59,8 +59,22 @@ func storedRects(b image.Rectangle, p plan, o int) (srcRect image.Rectangle, out
 }
 
 // resample scales the planned region of img (stored under orientation o)
-// into a new RGBA image, still in stored orientation.
+// into a new RGBA image, still in stored orientation. Large reductions
+// first average k×k blocks (boxReduce) down to two to four times the
+// thumbnail's size, then Catmull-Rom makes the final size: measured on a
+// 12 MP JPEG to 320×240 (BenchmarkScale12MP) this is about as fast as
+// ApproxBiLinear alone, which aliases, and far faster than Catmull-Rom
+// over the whole source, with the same look.
 func resample(img image.Image, p plan, o int) *image.RGBA {
+	sr, outW, outH := storedRects(img.Bounds(), p, o)
+	if k := min(sr.Dx()/(2*outW), sr.Dy()/(2*outH)); k >= 2 {
+		img = boxReduce(img, sr, k)
+		// The reduced image is the whole (cropped) region now.
+		p.cropW, p.cropH = img.Bounds().Dx(), img.Bounds().Dy()
+		if transposes(o) {
+			p.cropW, p.cropH = p.cropH, p.cropW
+		}
+	}
 	return resampleWith(img, p, o, draw.CatmullRom)
 }
 

@@ -160,7 +160,12 @@ func Generate(ctx context.Context, r io.Reader, req Request, lim Limits) (Result
 		p = plan{outW: src.displayWidth(), outH: src.displayHeight(), cropW: src.displayWidth(), cropH: src.displayHeight()}
 	}
 	if animated {
-		return animatedThumbnail(ctx, data, src, p)
+		res, err := animatedThumbnail(ctx, data, src, p)
+		if !errors.Is(err, ErrCorrupt) {
+			return res, err
+		}
+		// A GIF broken after its first frame still has a still, as a
+		// viewer would show it; stillThumbnail fails if it has none.
 	}
 	return stillThumbnail(ctx, data, src, p, lim)
 }
