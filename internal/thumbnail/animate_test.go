@@ -118,3 +118,22 @@ func TestQuantizerManyColours(t *testing.T) {
 		}
 	}
 }
+
+// TestGIFFirstFrameSmallerThanCanvas: the still of a GIF is its canvas,
+// where the first frame may cover only a part.
+func TestGIFFirstFrameSmallerThanCanvas(t *testing.T) {
+	g := &gif.GIF{
+		Image:  []*image.Paletted{solidFrame(20, 0, 20, 20, testPalette(), 2)},
+		Delay:  []int{0},
+		Config: image.Config{ColorModel: testPalette(), Width: 40, Height: 20},
+	}
+	for _, animated := range []bool{false, true} {
+		img := checkResult(t, generate(t, encodeGIF(t, g), Request{20, 20, MethodScale, animated}, Limits{}), ContentTypePNG, 20, 10)
+		if _, _, _, a := img.At(2, 5).RGBA(); a != 0 {
+			t.Errorf("left half %v, want transparent", img.At(2, 5))
+		}
+		if got := img.At(17, 5); !near(got, color.RGBA{0, 0, 255, 255}, 0) {
+			t.Errorf("right half %v, want blue", got)
+		}
+	}
+}

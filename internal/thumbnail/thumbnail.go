@@ -6,6 +6,24 @@
 // (matrix-media-repo's CVE-2021-29453): the input size, the pixel count of
 // the canvas, the number of GIF frames and the pixels summed over them.
 //
+// Outputs: a still thumbnail is PNG (ContentTypePNG) when it has any
+// transparent pixel or comes from a GIF, JPEG (ContentTypeJPEG, quality
+// Limits.JPEGQuality) otherwise. An animated GIF asked for with
+// Request.Animated gives an animated GIF (ContentTypeGIF): every frame is
+// composed as a viewer shows it, scaled, and mapped back onto its own
+// palette. WebP is never an output: no pure-Go WebP encoder exists, and
+// animated WebP input is refused (ErrUnsupportedFormat) because
+// golang.org/x/image/webp cannot decode it.
+//
+// Nothing is ever upscaled. Large reductions average blocks of source
+// pixels first and finish with Catmull-Rom (see resample).
+//
+// Memory: one call holds the input, the decoded image (1.5 bytes a pixel
+// for a common JPEG, 4 for PNG or WebP, 8 for 16-bit PNG; more while a
+// progressive JPEG decodes) and small buffers; an animated thumbnail holds
+// every frame (1 byte a pixel) and a 4-byte canvas. The caller bounds how
+// many calls run at once.
+//
 // The package is a leaf: it knows nothing of HTTP, storage or scanning. The
 // caller decides that media may be thumbnailed (its verdict is clean), picks
 // the size to generate with Pick, calls Generate, and caches or serves the
@@ -17,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 )
 
@@ -191,6 +210,12 @@ func stillThumbnail(ctx context.Context, data []byte, src source, p plan, lim Li
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
+	}
+	if f, ok := img.(*image.Paletted); ok && src.format == formatGIF && f.Bounds() != image.Rect(0, 0, src.width, src.height) {
+		// A GIF's first frame may cover only part of its canvas.
+		canvas := image.NewRGBA(image.Rect(0, 0, src.width, src.height))
+		drawPaletted(canvas, f)
+		img = canvas
 	}
 	if got := img.Bounds(); got.Dx() != src.width || got.Dy() != src.height {
 		// The decoders check this themselves; refuse rather than trust it.
