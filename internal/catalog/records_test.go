@@ -293,7 +293,6 @@ func TestBlobs(t *testing.T) {
 	}
 }
 
-
 // metricValue reads a counter's or gauge's current value.
 func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	t.Helper()

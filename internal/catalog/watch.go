@@ -72,15 +72,16 @@ func (h *hub) unregister(key string, w *waiter) {
 	h.c.metrics.waiters.Dec()
 }
 
+// close stops the watch and waits for it; it may be called repeatedly.
 func (h *hub) close() {
 	h.cancel()
 	h.mu.Lock()
-	started := h.started
-	h.started = true // no start after close
-	h.mu.Unlock()
-	if started {
-		<-h.done
+	if !h.started {
+		h.started = true // never start after close
+		close(h.done)
 	}
+	h.mu.Unlock()
+	<-h.done
 }
 
 // run keeps one watch alive until the hub closes.
