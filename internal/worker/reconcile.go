@@ -1,0 +1,326 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/storage"
+)
+
+// ReconcilerCatalog is what the reconciler needs of the catalog
+// (catalog.KV has it, and the worker's Catalog too).
+type ReconcilerCatalog interface {
+	Catalog
+	ListByState(ctx context.Context, state media.State, fn func(catalog.Entry) error) error
+	Walk(ctx context.Context, fn func(catalog.Entry) error) error
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (catalog.Lease, error)
+	ReleaseLease(ctx context.Context, l catalog.Lease) error
+}
+
+// BlobLister lists and deletes stored blobs (storage.Store has it).
+type BlobLister interface {
+	List(ctx context.Context, prefix string, fn func(storage.Info) error) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Enqueuer publishes the scan job of a pending record at its revision
+// (the queue de-duplicates on media ID plus revision).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, rec media.Record, rev uint64) error
+}
+
+// reindexer is the catalog's optional index repair (catalog.KV.Reindex).
+type reindexer interface {
+	Reindex(ctx context.Context) (catalog.ReindexStats, error)
+}
+
+// ReconcilerOptions configure the Reconciler; zero values take defaults.
+type ReconcilerOptions struct {
+	// Name is the actor recorded in expiry events ("reconciler").
+	Name string
+	// Holder identifies this process for the lease; unique per process
+	// (host name plus a random suffix). Required.
+	Holder string
+	// LeaseName is the leader lock's name ("reconciler").
+	LeaseName string
+	// LeaseTTL is the lock's time-to-live (30s); it is renewed every
+	// TTL/3 during a pass.
+	LeaseTTL time.Duration
+	// Interval between passes (1m).
+	Interval time.Duration
+	// StuckAfter is how long a record may stay pending before its job is
+	// published again, and how long after such a publish it is left
+	// alone (10m).
+	StuckAfter time.Duration
+	// CollectEvery is the interval of the costly part of a pass: blob
+	// garbage collection and index repair (1h).
+	CollectEvery time.Duration
+	// GCGrace is how old a blob without a record must be before it is
+	// deleted: an upload writes its blob before its record (1h).
+	GCGrace time.Duration
+	// MediaPrefix is where collectable blobs live ("media/"); quarantined
+	// blobs are never collected.
+	MediaPrefix string
+}
+
+func (o *ReconcilerOptions) defaults() {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	if o.Name == "" {
+		o.Name = "reconciler"
+	}
+	if o.LeaseName == "" {
+		o.LeaseName = "reconciler"
+	}
+	if o.MediaPrefix == "" {
+		o.MediaPrefix = DefaultMediaPrefix
+	}
+	set(&o.LeaseTTL, 30*time.Second)
+	set(&o.Interval, time.Minute)
+	set(&o.StuckAfter, 10*time.Minute)
+	set(&o.CollectEvery, time.Hour)
+	set(&o.GCGrace, time.Hour)
+}
+
+// Reconciler repairs what crashes and lost messages leave behind (design
+// §5), under a leader lease so that one replica does it at a time:
+//   - media pending longer than StuckAfter get their job published again
+//     at the record's current revision (harmless when the job exists: the
+//     queue de-duplicates within its window, and a worker drops a job whose
+//     record is decided). A published record is left alone for another
+//     StuckAfter, so a long backlog (clamd down) is not flooded with
+//     copies; a new leader may publish each stuck record once more.
+//   - reservations past ExpiresAt expire.
+//   - every CollectEvery: blobs under MediaPrefix older than GCGrace that
+//     no record names are deleted, and the catalog's indexes are repaired.
+//     Cost: a walk that reads every record (one KV get each) to build the
+//     set of referenced keys, plus one listing of the blob store; memory
+//     grows with the number of records (one key string each). Blob records
+//     of uploads that crashed between the blob record and the media record
+//     are not found this way (the catalog offers no walk over blob
+//     records): their blob is collected, and a later upload of the same
+//     bytes shares the missing blob and is blocked (fail closed).
+type Reconciler struct {
+	cat     ReconcilerCatalog
+	blobs   BlobLister
+	jobs    Enqueuer
+	opts    ReconcilerOptions
+	log     *slog.Logger
+	now     func() time.Time
+	actions *prometheus.CounterVec
+	leader  prometheus.Gauge
+
+	enqueued    map[string]time.Time
+	lastCollect time.Time
+}
+
+// NewReconciler returns a Reconciler. reg may be nil.
+func NewReconciler(cat ReconcilerCatalog, blobs BlobLister, jobs Enqueuer, opts ReconcilerOptions, log *slog.Logger, reg prometheus.Registerer) (*Reconciler, error) {
+	if cat == nil || blobs == nil || jobs == nil || log == nil {
+		return nil, fmt.Errorf("reconciler: catalog, blobs, enqueuer and logger are required")
+	}
+	if opts.Holder == "" {
+		return nil, fmt.Errorf("reconciler: a unique lease holder name is required")
+	}
+	opts.defaults()
+	r := &Reconciler{cat: cat, blobs: blobs, jobs: jobs, opts: opts, log: log, now: time.Now,
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_reconciler_actions_total",
+			Help: "Repairs done by the reconciler, by action (requeued, expired, collected, reindexed).",
+		}, []string{"action"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mediarepo_reconciler_leader",
+			Help: "1 while this process holds the reconciler lease.",
+		}),
+		enqueued: map[string]time.Time{},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{r.actions, r.leader} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("reconciler: register metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Run makes a pass every Interval while it holds the lease, until ctx
+// ends; it then gives the lease up. Errors of a pass are logged.
+func (r *Reconciler) Run(ctx context.Context) error {
+	var held *catalog.Lease
+	defer func() {
+		r.leader.Set(0)
+		if held != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = r.cat.ReleaseLease(rctx, *held) // it lapses by its TTL anyway
+		}
+	}()
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	for {
+		l, err := r.cat.AcquireLease(ctx, r.opts.LeaseName, r.opts.Holder, r.opts.LeaseTTL)
+		switch {
+		case err == nil:
+			if held == nil {
+				r.log.Info("reconciler lease taken", "holder", r.opts.Holder)
+			}
+			held = &l
+			r.leader.Set(1)
+			if err := r.passUnderLease(ctx, l); err != nil && ctx.Err() == nil {
+				r.log.Error("reconciler pass failed", "err", err)
+			}
+		case errors.Is(err, catalog.ErrLeaseHeld):
+			held = nil
+			r.leader.Set(0)
+		case ctx.Err() == nil:
+			r.log.Warn("reconciler lease", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// passUnderLease runs Pass while renewing the lease; losing it cancels
+// the pass.
+func (r *Reconciler) passUnderLease(ctx context.Context, l catalog.Lease) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := every(r.opts.LeaseTTL/3, func() bool {
+		if _, err := r.cat.AcquireLease(ctx, l.Name, l.Holder, r.opts.LeaseTTL); err != nil {
+			cancel(fmt.Errorf("reconciler lease lost: %w", err))
+			return false
+		}
+		return true
+	})
+	err := r.Pass(ctx)
+	stop()
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return cause
+	}
+	return err
+}
+
+// Pass runs one reconciliation now (the caller holds the lease): expiry
+// and re-enqueueing always, collection and index repair when CollectEvery
+// has passed since the last one.
+func (r *Reconciler) Pass(ctx context.Context) error {
+	now := r.now()
+	errs := []error{r.expire(ctx, now), r.requeue(ctx, now)}
+	if now.Sub(r.lastCollect) >= r.opts.CollectEvery {
+		err := r.collect(ctx, now)
+		if err == nil {
+			r.lastCollect = now
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// expire moves reservations past ExpiresAt to expired.
+func (r *Reconciler) expire(ctx context.Context, now time.Time) error {
+	return r.cat.ListByState(ctx, media.StateReserved, func(e catalog.Entry) error {
+		if now.Before(e.Record.ExpiresAt) {
+			return nil
+		}
+		c := media.Change{Transition: media.Expire, At: now, Actor: r.opts.Name, Reason: "reservation expired without an upload"}
+		_, _, err := apply(ctx, r.cat, e.Record.Origin, e.Record.ID, c)
+		switch {
+		case err == nil:
+			r.actions.WithLabelValues("expired").Inc()
+			r.log.Info("reservation expired", "media", e.Record.MXC())
+		case errors.Is(err, media.ErrInvalidTransition), errors.Is(err, media.ErrNotFound):
+			// uploaded or gone meanwhile
+		default:
+			return fmt.Errorf("expiring %s: %w", e.Record.MXC(), err)
+		}
+		return nil
+	})
+}
+
+// pendingSince is when a record last entered pending.
+func pendingSince(rec media.Record) time.Time {
+	if n := len(rec.History); n > 0 {
+		return rec.History[n-1].At
+	}
+	return rec.UploadedAt
+}
+
+// requeue publishes the jobs of records stuck in pending.
+func (r *Reconciler) requeue(ctx context.Context, now time.Time) error {
+	seen := map[string]bool{}
+	err := r.cat.ListByState(ctx, media.StatePending, func(e catalog.Entry) error {
+		key := e.Record.MXC()
+		seen[key] = true
+		if now.Sub(pendingSince(e.Record)) < r.opts.StuckAfter || now.Sub(r.enqueued[key]) < r.opts.StuckAfter {
+			return nil
+		}
+		if err := r.jobs.Enqueue(ctx, e.Record, e.Revision); err != nil {
+			return fmt.Errorf("re-enqueueing %s: %w", key, err)
+		}
+		r.enqueued[key] = now
+		r.actions.WithLabelValues("requeued").Inc()
+		r.log.Warn("media stuck in pending: scan job published again", "media", key, "revision", e.Revision,
+			"pending_since", pendingSince(e.Record))
+		return nil
+	})
+	for k := range r.enqueued {
+		if !seen[k] {
+			delete(r.enqueued, k)
+		}
+	}
+	return err
+}
+
+// collect deletes blobs under MediaPrefix older than GCGrace that no
+// record names, then repairs the catalog's indexes.
+func (r *Reconciler) collect(ctx context.Context, now time.Time) error {
+	referenced := map[string]bool{}
+	err := r.cat.Walk(ctx, func(e catalog.Entry) error {
+		if e.Record.BlobKey != "" {
+			referenced[e.Record.BlobKey] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("collecting blobs: walking records: %w", err)
+	}
+	var orphans []string
+	err = r.blobs.List(ctx, r.opts.MediaPrefix, func(info storage.Info) error {
+		if !referenced[info.Key] && now.Sub(info.ModTime) >= r.opts.GCGrace {
+			orphans = append(orphans, info.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("collecting blobs: listing %s: %w", r.opts.MediaPrefix, err)
+	}
+	for _, key := range orphans {
+		if err := r.blobs.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("collecting blob %s: %w", key, err)
+		}
+		r.actions.WithLabelValues("collected").Inc()
+		r.log.Info("blob without a record collected", "blob", key)
+	}
+	if ri, ok := r.cat.(reindexer); ok {
+		st, err := ri.Reindex(ctx)
+		if err != nil {
+			return fmt.Errorf("repairing indexes: %w", err)
+		}
+		r.actions.WithLabelValues("reindexed").Add(float64(st.Added + st.Removed))
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/scan"
+	"github.com/mediarepo/mediarepo/internal/storage"
+)
+
+// errNoChange aborts a Modify whose change is already in place.
+var errNoChange = errors.New("no change")
+
+// transitions maps a verdict's result to the scan transition that stores it.
+var transitions = map[media.Result]media.Transition{
+	media.ResultClean:       media.VerdictClean,
+	media.ResultInfected:    media.VerdictInfected,
+	media.ResultUnscannable: media.VerdictUnscannable,
+	media.ResultFailed:      media.ScanFailed,
+}
+
+// verdictFor returns the verdict for a pending record's content and its
+// source ("reused" or "scan"). Errors wrapping storage.ErrNotFound,
+// sealed.ErrTampered or errBlobMismatch are final (the blob is unusable);
+// all others are transient.
+func (w *Worker) verdictFor(ctx context.Context, rec media.Record) (media.Verdict, string, error) {
+	ev, err := w.version.get(ctx)
+	if err != nil {
+		return media.Verdict{}, "", fmt.Errorf("engine version: %w", err)
+	}
+	blob, _, err := w.cat.GetBlob(ctx, rec.SHA256)
+	switch {
+	case err == nil:
+		if v, ok := blob.ReusableVerdict(ev.SignatureVersion); ok {
+			v.Reason = strings.TrimPrefix(v.Reason+"; ", "; ") + "verdict of identical content (same SHA-256, signature version " + ev.SignatureVersion + ") reused"
+			return v, "reused", nil
+		}
+	case !errors.Is(err, media.ErrNotFound):
+		return media.Verdict{}, "", fmt.Errorf("%w: %w", errCatalog, err)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, w.opts.ScanTimeout)
+	defer cancel()
+	ra := newBlobReaderAt(sctx, w.blobs, rec.BlobKey, rec.Size)
+	defer ra.Close()
+	sv, err := w.scanAt(sctx, ra, rec.Size)
+	switch {
+	case err == nil:
+	case errors.Is(err, scan.ErrUnavailable):
+		return media.Verdict{}, "", err
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return media.Verdict{}, "", fmt.Errorf("%w: scan timed out after %s: %w", scan.ErrUnavailable, w.opts.ScanTimeout, err)
+	case ctx.Err() != nil:
+		return media.Verdict{}, "", err
+	default:
+		return media.Verdict{}, "", fmt.Errorf("%w: %w", errStorage, err)
+	}
+	switch {
+	case ra.Covered():
+		if err := ra.Verify(rec.SHA256); err != nil {
+			return media.Verdict{}, "", err
+		}
+	case sv.Result == scan.ResultClean:
+		// clamd answers OK only after the end of the stream; fail closed.
+		return media.Verdict{}, "", fmt.Errorf("%w: clean answer before the whole blob was read", scan.ErrUnavailable)
+	}
+	return mediaVerdict(sv), "scan", nil
+}
+
+// scanAt runs the checker and observes its latency.
+func (w *Worker) scanAt(ctx context.Context, ra io.ReaderAt, size int64) (scan.Verdict, error) {
+	start := time.Now()
+	v, err := w.checker.ScanAt(ctx, ra, size)
+	w.metrics.latency.Observe(time.Since(start).Seconds())
+	return v, err
+}
+
+// mediaVerdict converts the engine's verdict for the catalog.
+func mediaVerdict(v scan.Verdict) media.Verdict {
+	r := media.ResultUnscannable // fail closed on anything unknown
+	switch v.Result {
+	case scan.ResultClean:
+		r = media.ResultClean
+	case scan.ResultInfected:
+		r = media.ResultInfected
+	}
+	return media.Verdict{Result: r, Signature: v.Signature, Engine: v.Engine, EngineVersion: v.EngineVersion,
+		SignatureVersion: v.SignatureVersion, ScannedAt: v.ScannedAt, Reason: v.Reason}
+}
+
+// applyVerdict stores v on the record with the matching scan transition
+// (compare-and-set, retried on conflicts). media.ErrStale: the record is
+// no longer pending.
+func (w *Worker) applyVerdict(ctx context.Context, origin, id string, v media.Verdict) (media.Record, uint64, error) {
+	t, ok := transitions[v.Result]
+	if !ok {
+		return media.Record{}, 0, fmt.Errorf("%w: result %q", media.ErrMissingVerdict, v.Result)
+	}
+	return apply(ctx, w.cat, origin, id, media.Change{Transition: t, At: w.now(), Actor: w.opts.Name, Verdict: &v})
+}
+
+// apply applies one state-machine change with a compare-and-set (as
+// catalog.Apply, over the narrower interface the worker holds).
+func apply(ctx context.Context, cat Catalog, origin, id string, c media.Change) (media.Record, uint64, error) {
+	return cat.Modify(ctx, origin, id, func(r *media.Record) error {
+		next, err := r.Apply(c)
+		if err != nil {
+			return err
+		}
+		*r = next
+		return nil
+	})
+}
+
+// store writes the verdict and its follow-ups. The outcome is
+// outcomeDropped when the record was decided meanwhile (officer, other
+// worker): the verdict is dropped, never forced.
+func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, source string, log *slog.Logger) (outcome, error) {
+	stored, _, err := w.applyVerdict(ctx, rec.Origin, rec.ID, v)
+	switch {
+	case errors.Is(err, media.ErrStale):
+		w.metrics.dropped.WithLabelValues("stale").Inc()
+		log.Info("verdict dropped: the record was decided during the scan", "result", v.Result, "err", err)
+		return outcomeDropped, nil
+	case errors.Is(err, media.ErrNotFound):
+		w.metrics.dropped.WithLabelValues("gone").Inc()
+		log.Info("verdict dropped: the record disappeared during the scan", "result", v.Result)
+		return outcomeDropped, nil
+	case err != nil:
+		return "", fmt.Errorf("%w: storing the verdict: %w", errCatalog, err)
+	}
+	w.metrics.verdicts.WithLabelValues(string(v.Result), source).Inc()
+	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
+		"signature_version", v.SignatureVersion, "state", stored.State)
+	if v.Result == media.ResultFailed {
+		return outcomeStored, nil
+	}
+	if err := w.settle(ctx, stored, log); err != nil {
+		return "", err
+	}
+	return outcomeStored, nil
+}
+
+// settledByWorker reports whether the record's last event is a worker's
+// scan verdict whose follow-ups settle may still have to finish.
+func settledByWorker(r media.Record) bool {
+	if r.Verdict == nil || len(r.History) == 0 {
+		return false
+	}
+	switch r.History[len(r.History)-1].Action {
+	case media.VerdictClean, media.VerdictInfected, media.VerdictUnscannable:
+		return true
+	}
+	return false
+}
+
+// settle finishes a stored verdict's follow-ups; every step is idempotent:
+// the hash-level verdict on the blob record (an infected one blocks the
+// hash), then for an infected record the quarantine move.
+func (w *Worker) settle(ctx context.Context, rec media.Record, log *slog.Logger) error {
+	v := *rec.Verdict
+	_, _, err := w.cat.ModifyBlob(ctx, rec.SHA256, func(b *media.Blob) error {
+		if b.Verdict != nil && !b.Verdict.ScannedAt.Before(v.ScannedAt) {
+			return errNoChange // ours, or a newer scan's, is in place; an officer's unblock stands
+		}
+		*b = b.WithVerdict(v, w.now())
+		return nil
+	})
+	switch {
+	case errors.Is(err, media.ErrNotFound):
+		log.Warn("no blob record for the content: the hash-level verdict is not kept", "sha256", rec.SHA256)
+	case err != nil && !errors.Is(err, errNoChange):
+		return fmt.Errorf("%w: hash-level verdict: %w", errCatalog, err)
+	}
+	if v.Result != media.ResultInfected || rec.State != media.StateQuarantined {
+		return nil
+	}
+	return w.quarantine(ctx, rec, log)
+}
+
+// quarantine moves the record's blob under QuarantinePrefix when no record
+// using it is still clean or pending, then points the blob record and the
+// records at the new key (the quarantined record itself last, so that a
+// redelivery after a crash redoes the lot).
+func (w *Worker) quarantine(ctx context.Context, rec media.Record, log *slog.Logger) error {
+	from := rec.BlobKey
+	if !strings.HasPrefix(from, w.opts.MediaPrefix) {
+		return nil
+	}
+	entries, err := w.cat.ByHash(ctx, rec.SHA256)
+	if err != nil {
+		return fmt.Errorf("%w: records of the blob: %w", errCatalog, err)
+	}
+	var holders []catalog.Entry
+	for _, e := range entries {
+		if e.Record.BlobKey != from || e.Record.Origin == rec.Origin && e.Record.ID == rec.ID {
+			continue
+		}
+		if e.Record.State == media.StateClean || e.Record.State == media.StatePending {
+			log.Info("infected blob stays in place: another record using it is "+string(e.Record.State),
+				"blob", from, "other", e.Record.MXC())
+			return nil
+		}
+		holders = append(holders, e)
+	}
+	holders = append(holders, catalog.Entry{Record: rec})
+
+	to := w.opts.QuarantinePrefix + strings.TrimPrefix(from, w.opts.MediaPrefix)
+	err = w.blobs.Move(ctx, from, to)
+	if errors.Is(err, storage.ErrNotFound) {
+		if _, serr := w.blobs.Stat(ctx, to); serr != nil {
+			log.Warn("infected blob is missing; nothing to move", "blob", from, "err", serr)
+			return nil
+		}
+		err = nil // moved by an earlier delivery
+	} else if err == nil {
+		w.metrics.moved.Inc()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: quarantine move: %w", errStorage, err)
+	}
+	_, _, err = w.cat.ModifyBlob(ctx, rec.SHA256, func(b *media.Blob) error {
+		if b.BlobKey != from {
+			return errNoChange
+		}
+		*b = b.MoveTo(to, true, w.now())
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, media.ErrNotFound) {
+		return fmt.Errorf("%w: blob record after the quarantine move: %w", errCatalog, err)
+	}
+	for _, h := range holders {
+		_, _, err := w.cat.Modify(ctx, h.Record.Origin, h.Record.ID, func(r *media.Record) error {
+			if r.BlobKey != from {
+				return errNoChange
+			}
+			r.BlobKey = to
+			return nil
+		})
+		if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, media.ErrNotFound) {
+			return fmt.Errorf("%w: record %s after the quarantine move: %w", errCatalog, h.Record.MXC(), err)
+		}
+	}
+	log.Info("infected blob moved to quarantine", "from", from, "to", to, "records", len(holders))
+	return nil
+}
