@@ -20,6 +20,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/scan/clamd"
 	"github.com/mediarepo/mediarepo/internal/sealed"
@@ -188,8 +189,9 @@ func (f *fixture) blob(sha string) media.Blob {
 // delivery is a queue delivery for tests that drive Handle directly; it
 // records what the worker answered.
 type delivery struct {
-	job Job
-	n   uint64
+	job  queue.Job
+	n    uint64
+	last bool
 
 	mu       sync.Mutex
 	acks     int
@@ -198,11 +200,12 @@ type delivery struct {
 }
 
 func newDelivery(rec media.Record, rev uint64, n uint64) *delivery {
-	return &delivery{job: Job{Origin: rec.Origin, MediaID: rec.ID, Revision: rev}, n: n}
+	return &delivery{job: queue.JobFor(rec, rev, "test", time.Now()), n: n}
 }
 
-func (d *delivery) Job() Job             { return d.job }
+func (d *delivery) Job() queue.Job       { return d.job }
 func (d *delivery) NumDelivered() uint64 { return d.n }
+func (d *delivery) Last() bool           { return d.last }
 func (d *delivery) Ack(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -228,9 +231,15 @@ func (d *delivery) answers() (acks int, naks []time.Duration, progress int) {
 	return d.acks, append([]time.Duration(nil), d.naks...), d.progress
 }
 
-// handle runs one delivery of rec's job and returns what it answered.
+// handle runs delivery n of rec's job and returns what it answered.
 func (f *fixture) handle(rec media.Record, rev uint64, n uint64) *delivery {
+	return f.handleLast(rec, rev, n, false)
+}
+
+// handleLast runs delivery n, the last one if last.
+func (f *fixture) handleLast(rec media.Record, rev uint64, n uint64, last bool) *delivery {
 	d := newDelivery(rec, rev, n)
+	d.last = last
 	f.w.Handle(context.Background(), d)
 	return d
 }

@@ -10,26 +10,22 @@ import (
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
-// Job names the media a scan job is for. The worker trusts only the
-// record: the revision and blob key of the job are for logs.
-type Job struct {
-	Origin   string
-	MediaID  string
-	Revision uint64
-}
-
 // Delivery is one delivery of a scan job by the queue, with the JetStream
-// acknowledgement vocabulary.
+// acknowledgement vocabulary (*queue.Delivery has it).
 type Delivery interface {
-	// Job returns the job this delivery carries.
-	Job() Job
+	// Job returns the job this delivery carries. The worker trusts only
+	// the record: the job's revision and blob key are for logs.
+	Job() queue.Job
 	// NumDelivered is 1 on the first delivery.
 	NumDelivered() uint64
+	// Last reports whether the server will not deliver the job again.
+	Last() bool
 	// Ack removes the job from the queue.
 	Ack(ctx context.Context) error
 	// NakWithDelay hands the job back, to be redelivered after delay.
@@ -67,8 +63,8 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) {
 		}
 		return
 	}
-	if err != nil && d.NumDelivered() >= uint64(w.opts.MaxDeliver) {
-		out, err = w.failScan(ctx, job, err, log)
+	if err != nil && d.Last() {
+		out, err = w.failScan(ctx, job, d.NumDelivered(), err, log)
 	}
 	stop()
 	if err != nil {
@@ -125,7 +121,7 @@ func every(interval time.Duration, fn func() bool) (stop func()) {
 }
 
 // process decides one job. A nil error means: ack. Errors are transient.
-func (w *Worker) process(ctx context.Context, job Job, log *slog.Logger) (outcome, error) {
+func (w *Worker) process(ctx context.Context, job queue.Job, log *slog.Logger) (outcome, error) {
 	rec, _, err := w.cat.Get(ctx, job.Origin, job.MediaID)
 	if errors.Is(err, media.ErrNotFound) {
 		w.metrics.dropped.WithLabelValues("gone").Inc()
@@ -172,9 +168,9 @@ func (w *Worker) blobMoved(ctx context.Context, rec media.Record) (bool, error) 
 }
 
 // failScan blocks the media after the last delivery failed with cause.
-func (w *Worker) failScan(ctx context.Context, job Job, cause error, log *slog.Logger) (outcome, error) {
+func (w *Worker) failScan(ctx context.Context, job queue.Job, deliveries uint64, cause error, log *slog.Logger) (outcome, error) {
 	v := media.Verdict{Result: media.ResultFailed, ScannedAt: w.now(),
-		Reason: fmt.Sprintf("scan failed after %d deliveries: %v", w.opts.MaxDeliver, cause)}
+		Reason: fmt.Sprintf("scan failed after %d deliveries: %v", deliveries, cause)}
 	_, _, err := w.applyVerdict(ctx, job.Origin, job.MediaID, v)
 	switch {
 	case errors.Is(err, media.ErrStale) || errors.Is(err, media.ErrNotFound):
@@ -190,7 +186,7 @@ func (w *Worker) failScan(ctx context.Context, job Job, cause error, log *slog.L
 	}
 	w.metrics.failures.Inc()
 	w.metrics.verdicts.WithLabelValues(string(media.ResultFailed), "scan").Inc()
-	log.Error("scan failed on the last delivery: media blocked", "cause", cause, "max_deliver", w.opts.MaxDeliver)
+	log.Error("scan failed on the last delivery: media blocked", "cause", cause, "deliveries", deliveries)
 	return outcomeFailed, nil
 }
 

@@ -10,30 +10,33 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
 )
 
-// Queue is the scan job queue as the workers use it.
+// Queue is the scan job queue as the workers use it (*queue.Queue).
 type Queue interface {
 	// Consume hands deliveries to handle, at most concurrency at a time,
 	// until ctx ends; it returns after the running handlers returned.
-	Consume(ctx context.Context, concurrency int, handle func(context.Context, Delivery)) error
+	Consume(ctx context.Context, concurrency int, handle func(context.Context, *queue.Delivery)) error
 	// Pending returns the number of jobs waiting to be delivered.
 	Pending(ctx context.Context) (uint64, error)
+	// AckWait is the consumer's AckWait; heartbeats go every third of it.
+	AckWait() time.Duration
 }
 
 // Run consumes jobs from q with Options.Concurrency concurrent scans, and
-// keeps the clamd-up and queue-depth gauges current, until ctx ends.
+// keeps the clamd-up and queue-depth gauges current, until ctx ends. The
+// heartbeat interval follows q's AckWait. Call Run once per Worker.
 func (w *Worker) Run(ctx context.Context, q Queue) error {
+	if aw := q.AckWait(); aw > 0 {
+		w.opts.AckWait = aw
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w.watchHealth(ctx, q)
-	}()
-	err := q.Consume(ctx, w.opts.Concurrency, w.Handle)
+	wg.Go(func() { w.watchHealth(ctx, q) })
+	err := q.Consume(ctx, w.opts.Concurrency, func(ctx context.Context, d *queue.Delivery) { w.Handle(ctx, d) })
 	cancel()
 	wg.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -62,12 +65,10 @@ func (w *Worker) watchHealth(ctx context.Context, q Queue) {
 			up = now
 		}
 		w.metrics.clamdUp.Set(now)
-		if q != nil {
-			if n, err := q.Pending(ctx); err == nil {
-				w.metrics.queueDepth.Set(float64(n))
-			} else if ctx.Err() == nil {
-				w.log.Warn("sampling the queue depth failed", "err", err)
-			}
+		if n, err := q.Pending(ctx); err == nil {
+			w.metrics.queueDepth.Set(float64(n))
+		} else if ctx.Err() == nil {
+			w.log.Warn("sampling the queue depth failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

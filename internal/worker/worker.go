@@ -13,7 +13,8 @@
 //   - Transient trouble (clamd down or timing out, storage or catalog
 //     errors) hands the job back with NakWithDelay and exponential backoff;
 //     nothing is ever marked clean on an error.
-//   - On the last delivery (NumDelivered ≥ MaxDeliver) a job that still
+//   - On the last delivery (Delivery.Last: NumDelivered reached the
+//     consumer's MaxDeliver) a job that still
 //     fails marks the media blocked as "scan failed", logs an error, counts
 //     mediarepo_scan_failures_total, and is acked so that the work-queue
 //     stream drops it.
@@ -87,7 +88,6 @@ type Blobs interface {
 const (
 	DefaultScanTimeout      = 5 * time.Minute
 	DefaultAckWait          = 30 * time.Second
-	DefaultMaxDeliver       = 5
 	DefaultBackoffBase      = 2 * time.Second
 	DefaultBackoffMax       = 2 * time.Minute
 	DefaultVersionTTL       = 5 * time.Second
@@ -109,9 +109,6 @@ type Options struct {
 	// AckWait must equal the queue consumer's AckWait: heartbeats are
 	// sent every AckWait/3.
 	AckWait time.Duration
-	// MaxDeliver must equal the queue consumer's MaxDeliver: the delivery
-	// with this number is the last one.
-	MaxDeliver int
 	// BackoffBase and BackoffMax shape NakWithDelay: base·2^(n-1) for the
 	// n-th delivery, at most max, with ±10 % jitter.
 	BackoffBase, BackoffMax time.Duration
@@ -143,9 +140,6 @@ func (o *Options) defaults() {
 	set(&o.BackoffMax, DefaultBackoffMax)
 	set(&o.VersionTTL, DefaultVersionTTL)
 	set(&o.HealthInterval, DefaultHealthInterval)
-	if o.MaxDeliver <= 0 {
-		o.MaxDeliver = DefaultMaxDeliver
-	}
 	if o.MediaPrefix == "" {
 		o.MediaPrefix = DefaultMediaPrefix
 	}

@@ -1,0 +1,164 @@
+// Command scanworker consumes scan jobs, reads and unseals the blobs,
+// scans them with clamd and writes the verdicts (internal/worker); it also
+// runs the reconciler under the catalog's leader lease. It reads the same
+// YAML as mediarepo; scan.workers is its number of concurrent scans (at
+// least 1). Its admin listener serves /metrics, /healthz and /readyz.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mediarepo/mediarepo/internal/app"
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/config"
+	"github.com/mediarepo/mediarepo/internal/queue"
+	"github.com/mediarepo/mediarepo/internal/scan"
+	"github.com/mediarepo/mediarepo/internal/scan/clamd"
+	"github.com/mediarepo/mediarepo/internal/sealed"
+	"github.com/mediarepo/mediarepo/internal/storage"
+	"github.com/mediarepo/mediarepo/internal/worker"
+)
+
+func main() {
+	configPath := flag.String("config", os.Getenv("MEDIAREPO_CONFIG"), "YAML configuration file (the same as mediarepo's)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(os.Getenv("MEDIAREPO_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(ctx, *configPath, log); err != nil {
+		log.Error("scanworker stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, configPath string, log *slog.Logger) error {
+	cfg, err := config.Load(configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Scan.Clamd == "" {
+		return errors.New("scan.clamd: a scanworker needs clamd's address")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	keys, err := app.LoadMasterKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	backend, err := app.OpenBackend(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	blobs := sealed.New(backend, keys)
+	nc, err := app.ConnectNATS(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cat, err := catalog.NewKV(ctx, nc.JS, catalog.Options{Replicas: cfg.NATS.Replicas}, log, reg)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	q, err := queue.New(ctx, nc.JS, queue.Options{Replicas: cfg.NATS.Replicas, AckWait: cfg.Scan.AckWait.D(), MaxDeliver: cfg.Scan.MaxDeliver}, log, reg)
+	if err != nil {
+		return err
+	}
+	scanner, err := clamd.New(clamd.Config{Address: cfg.Scan.Clamd})
+	if err != nil {
+		return err
+	}
+	inspector, err := scan.NewArchiveInspector(scan.DefaultArchiveLimits())
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname() // only part of a lease holder name
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := "scanworker@" + host + "-" + hex.EncodeToString(suffix)
+
+	checks := map[string]func(context.Context) error{
+		"nats": func(context.Context) error {
+			if !nc.Conn.IsConnected() {
+				return errors.New("not connected")
+			}
+			return nil
+		},
+		"blob_store": func(ctx context.Context) error {
+			if _, err := backend.Stat(ctx, "health/probe"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			return nil
+		},
+		"clamd": scanner.Ping,
+	}
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(reg, checks),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: cfg.HTTP.IdleTimeout.D(),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 2)
+	go func() {
+		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin listener %s: %w", cfg.AdminListen, err)
+		}
+	}()
+	go func() {
+		errc <- worker.Run(ctx, worker.Deps{
+			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
+			Queue: q, Enqueuer: q, Log: log, Registerer: reg,
+		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
+			worker.ReconcilerOptions{Holder: name}, nil)
+	}()
+	log.Info("scanworker running", "name", name, "concurrency", max(cfg.Scan.Workers, 1), "clamd", cfg.Scan.Clamd, "admin", "http://"+cfg.AdminListen)
+	select {
+	case <-ctx.Done():
+		err = <-errc // the workers hand back their jobs
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = admin.Shutdown(shutdownCtx) // best effort on the way out
+	return err
+}
+
+// adminHandler serves /metrics, /healthz and /readyz (every check, 503 if
+// one fails). TODO(lead): share app's admin handler once it is exported.
+func adminHandler(reg *prometheus.Registry, checks map[string]func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		status, body := http.StatusOK, ""
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				status, body = http.StatusServiceUnavailable, body+name+": "+err.Error()+"\n"
+			} else {
+				body += name + ": ok\n"
+			}
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	})
+	return mux
+}
