@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -39,7 +40,7 @@ type Catalog interface {
 	Update(ctx context.Context, rec media.Record, rev uint64) (uint64, error)
 	// WaitFor blocks until done(record) holds or ctx ends.
 	WaitFor(ctx context.Context, origin, id string, done func(media.Record) bool) (media.Record, error)
-	ByUploader(ctx context.Context, userID string) ([]media.Record, error)
+	ByUploader(ctx context.Context, userID string) ([]catalog.Entry, error)
 	GetBlob(ctx context.Context, sha256 string) (media.Blob, uint64, error)
 	CreateBlob(ctx context.Context, b media.Blob) (uint64, error)
 	UpdateBlob(ctx context.Context, b media.Blob, rev uint64) (uint64, error)

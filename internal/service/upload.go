@@ -46,8 +46,8 @@ func (s *Service) Create(ctx context.Context, origin, uploader string) (media.Re
 	}
 	now := s.now()
 	open := 0
-	for _, r := range recs {
-		if r.State == media.StateReserved && now.Before(r.ExpiresAt) {
+	for _, e := range recs {
+		if r := e.Record; r.State == media.StateReserved && now.Before(r.ExpiresAt) {
 			open++
 		}
 	}

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+
+	"github.com/mediarepo/mediarepo/internal/queue"
+	"github.com/mediarepo/mediarepo/internal/scan"
+	"github.com/mediarepo/mediarepo/internal/scan/clamd"
+	"github.com/mediarepo/mediarepo/internal/service"
+	"github.com/mediarepo/mediarepo/internal/worker"
+)
+
+// InstanceName names this process for leases and logs: program, host and
+// a random suffix, unique per process.
+func InstanceName(program string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return program + "@" + host + "-" + hex.EncodeToString(b[:])
+}
+
+// OpenQueue opens the scan-job queue with the configured settings; every
+// process must use the same ones (the stream and consumer are updated to
+// them).
+func OpenQueue(ctx context.Context, s *Server) (*queue.Queue, error) {
+	cfg := s.cfg
+	return queue.New(ctx, s.nats.JS, queue.Options{Replicas: cfg.NATS.Replicas,
+		AckWait: cfg.Scan.AckWait.D(), MaxDeliver: cfg.Scan.MaxDeliver}, s.log, s.registry)
+}
+
+// buildScanning opens the queue the uploads publish to and, when
+// scan.workers > 0, prepares the in-process scan workers (the embedded
+// default's, or any mediarepo's that is told to scan too). It returns the
+// queue as the service's job publisher, or nil with dev_mark_clean.
+func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
+	cfg := s.cfg
+	if cfg.Scan.DevMarkClean {
+		return nil, nil
+	}
+	q, err := OpenQueue(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Scan.Workers == 0 {
+		s.log.Info("no in-process scan workers (scan.workers: 0): run scanworker processes")
+		return q, nil
+	}
+	scanner, err := clamd.New(clamd.Config{Address: cfg.Scan.Clamd})
+	if err != nil {
+		return nil, err
+	}
+	inspector, err := scan.NewArchiveInspector(scan.DefaultArchiveLimits())
+	if err != nil {
+		return nil, err
+	}
+	s.checks["clamd"] = scanner.Ping
+	name := InstanceName("mediarepo")
+	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,
+		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry}
+	s.runners = append(s.runners, func(ctx context.Context) error {
+		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
+			worker.ReconcilerOptions{Holder: name}, nil)
+	})
+	s.log.Info("in-process scan workers", "count", cfg.Scan.Workers, "clamd", cfg.Scan.Clamd)
+	return q, nil
+}

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/config"
+	"github.com/mediarepo/mediarepo/internal/httpapi"
+	"github.com/mediarepo/mediarepo/internal/sealed"
+	"github.com/mediarepo/mediarepo/internal/service"
+	"github.com/mediarepo/mediarepo/internal/storage"
+)
+
+// Server is mediarepo wired from its configuration.
+type Server struct {
+	// Public serves the Matrix media API.
+	Public http.Handler
+	// Admin serves /metrics, /healthz and /readyz (and later the officers).
+	Admin http.Handler
+
+	cfg      config.Config
+	log      *slog.Logger
+	nats     *NATS
+	catalog  *catalog.KV
+	blobs    *sealed.Store
+	runners  []func(context.Context) error
+	closers  []func()
+	checks   map[string]func(context.Context) error
+	registry *prometheus.Registry
+}
+
+// NewServer builds every part; Run starts the background work, Close
+// releases what NewServer opened.
+func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), checks: map[string]func(context.Context) error{}}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.build(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(ctx context.Context) error {
+	cfg, log := s.cfg, s.log
+	var authn auth.Authenticator
+	if cfg.Auth.Mode == "static" {
+		tokensPath, err := PrepareEmbedded(cfg, log)
+		if err != nil {
+			return err
+		}
+		st, err := auth.LoadStaticFile(tokensPath)
+		if err != nil {
+			return err
+		}
+		authn = st
+	} else {
+		hs := map[string]string{}
+		for _, sn := range cfg.Servers {
+			hs[sn.Name] = sn.Homeserver
+		}
+		authn = auth.NewWhoami(hs, &http.Client{Timeout: cfg.Auth.Timeout.D()}, cfg.Auth.CacheTTL.D(), cfg.Auth.NegativeTTL.D())
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	keys, err := LoadMasterKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	backend, err := OpenBackend(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.blobs = sealed.New(backend, keys)
+	s.checks["blob_store"] = func(ctx context.Context) error {
+		_, err := backend.Stat(ctx, "health/probe")
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	n, err := ConnectNATS(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	s.nats = n
+	s.closers = append(s.closers, n.Close)
+	s.checks["nats"] = func(context.Context) error {
+		if !n.Conn.IsConnected() {
+			return fmt.Errorf("not connected")
+		}
+		return nil
+	}
+	s.catalog, err = catalog.NewKV(ctx, n.JS, catalog.Options{Replicas: cfg.NATS.Replicas}, log, s.registry)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { _ = s.catalog.Close() })
+	jobs, err := s.buildScanning(ctx)
+	if err != nil {
+		return err
+	}
+	svc := service.New(s.blobs, s.catalog, jobs, service.Options{
+		MaxUploadSize: int64(cfg.Media.MaxUploadSize), BlockedTypes: cfg.Media.BlockedTypes,
+		UnusedExpiresAfter: cfg.Media.UnusedExpiresAfter.D(), MaxPendingCreates: cfg.Media.MaxPendingCreates,
+		UploadWait: cfg.Scan.UploadWait.D(), DevMarkClean: cfg.Scan.DevMarkClean,
+	}, log, s.registry)
+	hosts := map[string]string{}
+	for _, sn := range cfg.Servers {
+		for _, h := range sn.HostNames() {
+			hosts[strings.ToLower(h)] = sn.Name
+		}
+	}
+	def := ""
+	if len(cfg.Servers) == 1 {
+		def = cfg.Servers[0].Name
+	}
+	s.Public = httpapi.New(svc, authn, httpapi.Options{
+		Hosts: hosts, DefaultServer: def, DefaultWait: 20 * time.Second, MaxWait: cfg.Media.MaxDownloadWait.D(),
+		LegacyFreeze: cfg.Media.LegacyFreezeTime(), MinBodyRate: int64(cfg.HTTP.MinBodyRate),
+		UploadsPerSecond: cfg.Limits.UploadsPerSecond, UploadBurst: cfg.Limits.UploadBurst,
+		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
+	}, log, s.registry)
+	s.Admin = s.adminHandler()
+	return nil
+}
+
+// Run runs the background work (scan workers, reconciler) until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, len(s.runners))
+	for _, r := range s.runners {
+		go func() { errc <- r(ctx) }()
+	}
+	for range s.runners {
+		if err := <-errc; err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Close releases connections in reverse order of opening.
+func (s *Server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		status, body := http.StatusOK, ""
+		for name, check := range s.checks {
+			if err := check(ctx); err != nil {
+				status = http.StatusServiceUnavailable
+				body += fmt.Sprintf("%s: %v\n", name, err)
+			} else {
+				body += name + ": ok\n"
+			}
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	})
+	return mux
+}
