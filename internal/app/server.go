@@ -39,6 +39,11 @@ type Server struct {
 	closers  []func()
 	checks   map[string]func(context.Context) error
 	registry *prometheus.Registry
+	// officers serves the officers' page and API on the admin listener
+	// (nil until built); see officers.go.
+	officers http.Handler
+	svc      *service.Service
+	jobs     service.Jobs
 }
 
 // NewServer builds every part; Run starts the background work, Close
@@ -113,11 +118,13 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.jobs = jobs
 	svc := service.New(s.blobs, s.catalog, jobs, service.Options{
 		MaxUploadSize: int64(cfg.Media.MaxUploadSize), BlockedTypes: cfg.Media.BlockedTypes,
 		UnusedExpiresAfter: cfg.Media.UnusedExpiresAfter.D(), MaxPendingCreates: cfg.Media.MaxPendingCreates,
 		UploadWait: cfg.Scan.UploadWait.D(), DevMarkClean: cfg.Scan.DevMarkClean,
 	}, log, s.registry)
+	s.svc = svc
 	hosts := map[string]string{}
 	for _, sn := range cfg.Servers {
 		for _, h := range sn.HostNames() {
@@ -163,6 +170,9 @@ func (s *Server) Close() {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.officers != nil {
+		mux.Handle("/", s.officers)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

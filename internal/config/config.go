@@ -38,6 +38,8 @@ type Config struct {
 	Media   Media        `yaml:"media"`
 	Limits  Limits       `yaml:"limits"`
 	HTTP    HTTP         `yaml:"http"`
+	// Officers configures the security officers' review.
+	Officers Officers `yaml:"officers"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the

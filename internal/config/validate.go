@@ -136,6 +136,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.MinBodyRate < 0 || c.HTTP.IdleTimeout <= 0 {
 		bad("http: read_header_timeout > 0, min_body_rate ≥ 0, idle_timeout > 0 are required")
 	}
+	errs = append(errs, c.Officers.validate()...)
 	return errors.Join(errs...)
 }
 
