@@ -34,7 +34,7 @@ const origin = "example.org"
 // fixture is a worker over real services: embedded NATS (catalog), a
 // sealed filesystem store (or another backend) and clamd.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	js      jetstream.JetStream
 	nc      *nats.Conn
 	cat     *catalog.KV
@@ -70,10 +70,17 @@ func newFSBackend(t testing.TB) storage.Store {
 
 // newFixture builds the fixture with the scanner (nil: the shared test
 // clamd) over backend (nil: a fresh filesystem store).
-func newFixture(t *testing.T, scanner scan.Scanner, backend storage.Store, opts Options) *fixture {
+func newFixture(t testing.TB, scanner scan.Scanner, backend storage.Store, opts Options) *fixture {
+	t.Helper()
+	return newFixtureWith(t, testenv.NATSURL(t), scanner, backend, testKeyring(t), opts)
+}
+
+// newFixtureWith builds the fixture on the NATS server at url with the
+// keyring.
+func newFixtureWith(t testing.TB, url string, scanner scan.Scanner, backend storage.Store, keys *sealed.Keyring, opts Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	nc, err := nats.Connect(testenv.NATSURL(t))
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +100,7 @@ func newFixture(t *testing.T, scanner scan.Scanner, backend storage.Store, opts 
 	if scanner == nil {
 		scanner = newClamd(t, testenv.ClamdAddr(t))
 	}
-	f := &fixture{t: t, js: js, nc: nc, cat: cat, blobs: sealed.New(backend, testKeyring(t)), scanner: scanner, reg: prometheus.NewRegistry()}
+	f := &fixture{t: t, js: js, nc: nc, cat: cat, blobs: sealed.New(backend, keys), scanner: scanner, reg: prometheus.NewRegistry()}
 	inspector, err := scan.NewArchiveInspector(scan.DefaultArchiveLimits())
 	if err != nil {
 		t.Fatal(err)
