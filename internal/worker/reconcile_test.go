@@ -3,8 +3,8 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,32 +14,42 @@ import (
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
-// published records the jobs the reconciler publishes.
-// TODO: publish through internal/queue once it exists, and check the
-// stream.
-type published struct {
-	mu   sync.Mutex
-	jobs []queue.Job
-}
-
-func (p *published) Enqueue(_ context.Context, rec media.Record, rev uint64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.jobs = append(p.jobs, queue.JobFor(rec, rev, "reconcile", time.Now()))
-	return nil
-}
-
-func (p *published) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.jobs)
+// published returns the jobs in q's stream, oldest first.
+func (f *fixture) published(q *queue.Queue) []queue.Job {
+	f.t.Helper()
+	ctx := context.Background()
+	st, err := q.Stats(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	stream, err := f.js.Stream(ctx, "MEDIAREPO_SCAN")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var jobs []queue.Job
+	for seq := info.State.FirstSeq; st.Messages > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			continue // acked or deleted
+		}
+		var j queue.Job
+		if err := json.Unmarshal(m.Data, &j); err != nil {
+			f.t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
 }
 
 func TestReconcilerPass(t *testing.T) {
 	f := newFixture(t, nil, nil, Options{})
 	ctx := context.Background()
-	jobs := &published{}
-	r, err := NewReconciler(f.cat, f.blobs, jobs, ReconcilerOptions{Holder: "test-1", StuckAfter: time.Minute, GCGrace: time.Hour}, testLogger(t), f.reg)
+	q := f.newQueue(queue.Options{})
+	r, err := NewReconciler(f.cat, f.blobs, q, ReconcilerOptions{Holder: "test-1", StuckAfter: time.Minute, GCGrace: time.Hour}, testLogger(t), f.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +111,8 @@ func TestReconcilerPass(t *testing.T) {
 	if err := r.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs.jobs) != 1 || jobs.jobs[0].MediaID != stuck.ID || jobs.jobs[0].Revision != stuckRev {
-		t.Fatalf("published %+v; want only the stuck record at revision %d", jobs.jobs, stuckRev)
+	if jobs := f.published(q); len(jobs) != 1 || jobs[0].MediaID != stuck.ID || jobs[0].Revision != stuckRev {
+		t.Fatalf("published %+v; want only the stuck record at revision %d", jobs, stuckRev)
 	}
 	if got, _, _ := f.cat.Get(ctx, expired.Origin, expired.ID); got.State != media.StateExpired {
 		t.Fatalf("reservation past ExpiresAt is %s", got.State)
@@ -114,8 +124,8 @@ func TestReconcilerPass(t *testing.T) {
 	if err := r.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if jobs.count() != 1 {
-		t.Fatalf("%d publishes; a stuck record is republished only once per StuckAfter", jobs.count())
+	if jobs := f.published(q); len(jobs) != 1 {
+		t.Fatalf("%d jobs; a stuck record is republished only once per StuckAfter", len(jobs))
 	}
 }
 
@@ -135,26 +145,26 @@ func TestReconcilerLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := &published{}
-	r, err := NewReconciler(f.cat, f.blobs, jobs, ReconcilerOptions{Holder: "test-1", Interval: 100 * time.Millisecond, LeaseTTL: 2 * time.Second}, testLogger(t), nil)
+	q := f.newQueue(queue.Options{})
+	r, err := NewReconciler(f.cat, f.blobs, q, ReconcilerOptions{Holder: "test-1", Interval: 100 * time.Millisecond, LeaseTTL: 2 * time.Second}, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	time.Sleep(500 * time.Millisecond)
-	if jobs.count() != 0 {
+	if len(f.published(q)) != 0 {
 		t.Fatal("the reconciler worked without the lease")
 	}
 	if err := f.cat.ReleaseLease(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for jobs.count() == 0 && time.Now().Before(deadline) {
+	for len(f.published(q)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if jobs.count() != 1 {
-		t.Fatalf("%d publishes after the lease was free, want 1", jobs.count())
+	if n := len(f.published(q)); n != 1 {
+		t.Fatalf("%d jobs after the lease was free, want 1", n)
 	}
 	cancel()
 	if err := <-done; err != nil {
