@@ -24,6 +24,11 @@ type Options struct {
 	IndexBucket string
 	// BlobBucket holds per-hash blob records ("mediarepo_blobs").
 	BlobBucket string
+	// KeyVerdictBucket holds per-key verdicts of encrypted media
+	// ("mediarepo_keyverdicts"); entries expire after KeyVerdictTTL (24h),
+	// so a key is scanned again with newer signatures.
+	KeyVerdictBucket string
+	KeyVerdictTTL    time.Duration
 	// LeaseBucket holds leader leases ("mediarepo_leases").
 	LeaseBucket string
 	// Replicas per bucket (1; use 3 in a cluster). See the package doc on
@@ -51,6 +56,12 @@ func (o *Options) defaults() {
 	}
 	if o.BlobBucket == "" {
 		o.BlobBucket = "mediarepo_blobs"
+	}
+	if o.KeyVerdictBucket == "" {
+		o.KeyVerdictBucket = "mediarepo_keyverdicts"
+	}
+	if o.KeyVerdictTTL == 0 {
+		o.KeyVerdictTTL = 24 * time.Hour
 	}
 	if o.LeaseBucket == "" {
 		o.LeaseBucket = "mediarepo_leases"
@@ -81,6 +92,8 @@ type KV struct {
 	index   jetstream.KeyValue
 	blobs   jetstream.KeyValue
 	leases  jetstream.KeyValue
+	// keyVerdicts holds per-key verdicts of encrypted media (keyverdict.go).
+	keyVerdicts jetstream.KeyValue
 	js      jetstream.JetStream
 	metrics metrics
 	hub     *hub
@@ -142,6 +155,7 @@ func NewKV(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.
 		{&c.index, jetstream.KeyValueConfig{Bucket: opts.IndexBucket, Description: "mediarepo derived lookups (hash, uploader, state)", LimitMarkerTTL: indexMarkerTTL}},
 		{&c.blobs, jetstream.KeyValueConfig{Bucket: opts.BlobBucket, Description: "mediarepo per-hash blob records"}},
 		{&c.leases, jetstream.KeyValueConfig{Bucket: opts.LeaseBucket, Description: "mediarepo leader leases", LimitMarkerTTL: time.Second}},
+		{&c.keyVerdicts, jetstream.KeyValueConfig{Bucket: opts.KeyVerdictBucket, Description: "mediarepo per-key verdicts of encrypted media (key digests only)", TTL: opts.KeyVerdictTTL}},
 	}
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage

@@ -1,0 +1,71 @@
+package catalog
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+// KeyVerdicts keeps the verdicts of encrypted media scanned with a
+// client-supplied key (design §2a): one per (media, SHA-256 of the key
+// material). Only the digest is ever stored, never the key. Entries expire
+// (Options.KeyVerdictTTL), so a key is scanned again with newer signatures.
+type KeyVerdicts interface {
+	// GetKeyVerdict returns the verdict, or an error wrapping
+	// media.ErrNotFound when none is kept.
+	GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error)
+	// PutKeyVerdict stores the verdict, replacing an older one.
+	PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error
+}
+
+var _ KeyVerdicts = (*KV)(nil)
+
+func keyVerdictKey(origin, id string, digest [32]byte) (string, error) {
+	rk, err := recordKey(origin, id)
+	if err != nil {
+		return "", err
+	}
+	return rk + "." + hex.EncodeToString(digest[:]), nil
+}
+
+// GetKeyVerdict implements KeyVerdicts.
+func (c *KV) GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error) {
+	key, err := keyVerdictKey(origin, id, keyDigest)
+	if err != nil {
+		return media.Verdict{}, err
+	}
+	e, err := c.keyVerdicts.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return media.Verdict{}, fmt.Errorf("%w: no verdict for this key", media.ErrNotFound)
+	}
+	if err != nil {
+		return media.Verdict{}, fmt.Errorf("catalog: key verdict: %w", err)
+	}
+	var v media.Verdict
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return media.Verdict{}, fmt.Errorf("catalog: key verdict %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// PutKeyVerdict implements KeyVerdicts.
+func (c *KV) PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error {
+	key, err := keyVerdictKey(origin, id, keyDigest)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("catalog: key verdict: %w", err)
+	}
+	if _, err := c.keyVerdicts.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("catalog: key verdict: %w", err)
+	}
+	return nil
+}
