@@ -94,9 +94,9 @@ type KV struct {
 	leases  jetstream.KeyValue
 	// keyVerdicts holds per-key verdicts of encrypted media (keyverdict.go).
 	keyVerdicts jetstream.KeyValue
-	js      jetstream.JetStream
-	metrics metrics
-	hub     *hub
+	js          jetstream.JetStream
+	metrics     metrics
+	hub         *hub
 }
 
 var _ Catalog = (*KV)(nil)
