@@ -112,3 +112,11 @@ func (b Blob) MoveTo(key string, quarantined bool, at time.Time) Blob {
 	b.UpdatedAt = at
 	return b
 }
+
+// Blob key prefixes in the blob store. Uploads write under BlobPrefix, the
+// only prefix downloads read; infected blobs move under QuarantinePrefix,
+// which the download path refuses.
+const (
+	BlobPrefix       = "media/"
+	QuarantinePrefix = "quarantine/"
+)

@@ -17,11 +17,11 @@ import (
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
-// Blob key prefixes. Downloads read only under MediaPrefix; infected blobs
-// move to QuarantinePrefix, which the download path refuses.
+// Blob key prefixes (media.BlobPrefix, media.QuarantinePrefix). Downloads
+// read only under MediaPrefix.
 const (
-	MediaPrefix      = "media/"
-	QuarantinePrefix = "quarantine/"
+	MediaPrefix      = media.BlobPrefix
+	QuarantinePrefix = media.QuarantinePrefix
 )
 
 // Blobs is the sealed blob store (plaintext offsets and sizes).

@@ -92,8 +92,8 @@ const (
 	DefaultBackoffMax       = 2 * time.Minute
 	DefaultVersionTTL       = 5 * time.Second
 	DefaultHealthInterval   = 10 * time.Second
-	DefaultMediaPrefix      = "media/"
-	DefaultQuarantinePrefix = "quarantine/"
+	DefaultMediaPrefix      = media.BlobPrefix
+	DefaultQuarantinePrefix = media.QuarantinePrefix
 )
 
 // Options configure the workers. Zero values take the defaults above.
