@@ -126,7 +126,14 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
 			Queue: q, Enqueuer: q, Log: log, Registerer: reg,
 		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
-			worker.ReconcilerOptions{Holder: name}, nil)
+			worker.ReconcilerOptions{Holder: name}, func(w *worker.Worker) {
+				// encrypted attachments: request/reply over core NATS (design §2a)
+				go func() {
+					if err := worker.ServeEncrypted(ctx, nc.Conn, w, log); err != nil {
+						errc <- err
+					}
+				}()
+			})
 	}()
 	log.Info("scanworker running", "name", name, "concurrency", max(cfg.Scan.Workers, 1), "clamd", cfg.Scan.Clamd, "admin", "http://"+cfg.AdminListen)
 	select {

@@ -61,11 +61,12 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 	}
 	s.checks["clamd"] = scanner.Ping
 	name := InstanceName("mediarepo")
+	s.local = &localKeyScanner{}
 	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,
 		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry}
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
-			worker.ReconcilerOptions{Holder: name}, nil)
+			worker.ReconcilerOptions{Holder: name}, func(w *worker.Worker) { s.local.w.Store(w) })
 	})
 	s.log.Info("in-process scan workers", "count", cfg.Scan.Workers, "clamd", cfg.Scan.Clamd)
 	return q, nil

@@ -44,6 +44,8 @@ type Server struct {
 	officers http.Handler
 	svc      *service.Service
 	jobs     service.Jobs
+	// local scans encrypted attachments with the in-process workers.
+	local *localKeyScanner
 }
 
 // NewServer builds every part; Run starts the background work, Close
@@ -123,7 +125,12 @@ func (s *Server) build(ctx context.Context) error {
 		MaxUploadSize: int64(cfg.Media.MaxUploadSize), BlockedTypes: cfg.Media.BlockedTypes,
 		UnusedExpiresAfter: cfg.Media.UnusedExpiresAfter.D(), MaxPendingCreates: cfg.Media.MaxPendingCreates,
 		UploadWait: cfg.Scan.UploadWait.D(), DevMarkClean: cfg.Scan.DevMarkClean,
+		RefuseOpaque: cfg.Media.OpaqueContent == "refuse",
 	}, log, s.registry)
+	scanner, err := s.scannerOptions(svc)
+	if err != nil {
+		return err
+	}
 	s.svc = svc
 	hosts := map[string]string{}
 	for _, sn := range cfg.Servers {
@@ -140,6 +147,7 @@ func (s *Server) build(ctx context.Context) error {
 		LegacyFreeze: cfg.Media.LegacyFreezeTime(), MinBodyRate: int64(cfg.HTTP.MinBodyRate),
 		UploadsPerSecond: cfg.Limits.UploadsPerSecond, UploadBurst: cfg.Limits.UploadBurst,
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
+		Scanner: scanner,
 	}, log, s.registry)
 	s.Admin = s.adminHandler()
 	return nil

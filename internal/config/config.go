@@ -38,6 +38,8 @@ type Config struct {
 	Media   Media        `yaml:"media"`
 	Limits  Limits       `yaml:"limits"`
 	HTTP    HTTP         `yaml:"http"`
+	// ContentScanner configures Element's content-scanner API.
+	ContentScanner ContentScanner `yaml:"content_scanner"`
 	// Officers configures the security officers' review.
 	Officers Officers `yaml:"officers"`
 }
@@ -143,6 +145,18 @@ type Scan struct {
 	DevMarkClean bool `yaml:"dev_mark_clean"`
 }
 
+// ContentScanner configures Element's content-scanner API
+// (/_matrix/media_proxy/unstable) for encrypted attachments.
+type ContentScanner struct {
+	// KeyFile holds the Curve25519 secret of encrypted_body (base64 of 32
+	// bytes; every replica mounts the same file). Default in the embedded
+	// default: DataDir/content-scanner.key, generated on first start.
+	KeyFile string `yaml:"key_file"`
+	// Wait is how long the scanner endpoints wait for a verdict before
+	// 504 MCS_MEDIA_REQUEST_FAILED (capped by media.max_download_wait).
+	Wait Duration `yaml:"wait"`
+}
+
 // Media configures upload and download rules.
 type Media struct {
 	// MaxUploadSize caps uploads (≤ Scan.StreamMaxLength, ≤ 2 GiB).
@@ -158,6 +172,12 @@ type Media struct {
 	MaxPendingCreates int `yaml:"max_pending_creates"`
 	// MaxDownloadWait caps timeout_ms of downloads.
 	MaxDownloadWait Duration `yaml:"max_download_wait"`
+	// OpaqueContent decides what the endpoints that serve without a key do
+	// with content that looks encrypted (no known type, random bytes):
+	// "refuse" (default, fail closed: only the content scanner serves it,
+	// with its key) or "serve" (plain Element clients, whose encrypted
+	// attachments are then served after a scan of the ciphertext only).
+	OpaqueContent string `yaml:"opaque_content"`
 	// LegacyFreeze: media uploaded after this time is not served on the
 	// deprecated unauthenticated /_matrix/media/v3/download (RFC 3339;
 	// empty: no freeze).
@@ -199,8 +219,9 @@ func Default() Config {
 		Media: Media{MaxUploadSize: 100 << 20,
 			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,
-			MaxDownloadWait: Duration(60 * time.Second)},
-		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
+			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse"},
+		ContentScanner: ContentScanner{Wait: Duration(30 * time.Second)},
+		Limits:         Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
 	}

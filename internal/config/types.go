@@ -77,6 +77,7 @@ func (c *Config) ApplyEnv(env func(string) string) error {
 	set("MEDIAREPO_NATS_URL", &c.NATS.URL)
 	set("MEDIAREPO_CLAMD", &c.Scan.Clamd)
 	set("MEDIAREPO_MASTER_KEY_DIR", &c.Keys.MasterKeyDir)
+	set("MEDIAREPO_CONTENT_SCANNER_KEY_FILE", &c.ContentScanner.KeyFile)
 	set("MEDIAREPO_S3_ENDPOINT", &c.Storage.S3.Endpoint)
 	set("MEDIAREPO_S3_BUCKET", &c.Storage.S3.Bucket)
 	if v := env("MEDIAREPO_WORKERS"); v != "" {

@@ -125,6 +125,15 @@ func (c *Config) Validate() error {
 	if c.Media.UnusedExpiresAfter <= 0 || c.Media.MaxPendingCreates < 1 || c.Media.MaxDownloadWait <= 0 {
 		bad("media: unused_expires_after > 0, max_pending_creates ≥ 1, max_download_wait > 0 are required")
 	}
+	if c.Media.OpaqueContent != "refuse" && c.Media.OpaqueContent != "serve" {
+		bad("media.opaque_content: %q is neither refuse nor serve", c.Media.OpaqueContent)
+	}
+	if !c.Embedded && c.ContentScanner.KeyFile == "" {
+		bad("content_scanner.key_file: required outside the embedded default (replicas must share the key pair)")
+	}
+	if c.ContentScanner.Wait <= 0 {
+		bad("content_scanner.wait: must be > 0")
+	}
 	if c.Media.LegacyFreeze != "" {
 		if _, err := time.Parse(time.RFC3339, c.Media.LegacyFreeze); err != nil {
 			bad("media.legacy_freeze: %q is not an RFC 3339 time", c.Media.LegacyFreeze)

@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
@@ -93,6 +94,7 @@ type instance struct {
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	env     []string
+	program string // "mediarepo" unless set
 }
 
 // setup describes what an instance is started with.
@@ -103,6 +105,10 @@ type setup struct {
 	keyDir     string
 	dataDir    string
 	extra      string // more YAML appended to the config
+	scannerKey string // the content scanner's key file
+	scannerPub string // its public key
+	// scannerWait is content_scanner.wait ("20s" unless set)
+	scannerWait string
 }
 
 func freeAddr(t *testing.T) string {
@@ -122,7 +128,16 @@ func newSetup(t *testing.T, hs *homeserver) setup {
 	if err := sealed.GenerateKeyFile(filepath.Join(keyDir, "2026-11-23.key")); err != nil {
 		t.Fatal(err)
 	}
-	return setup{natsURL: testenv.NATSURL(t), homeserver: hs.URL, bucket: bucket, keyDir: keyDir, dataDir: t.TempDir()}
+	kp, err := e2ee.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scannerKey := filepath.Join(t.TempDir(), "content-scanner.key")
+	if err := kp.WriteKeyFile(scannerKey); err != nil {
+		t.Fatal(err)
+	}
+	return setup{natsURL: testenv.NATSURL(t), homeserver: hs.URL, bucket: bucket, keyDir: keyDir,
+		dataDir: t.TempDir(), scannerKey: scannerKey, scannerPub: kp.PublicKeyBase64()}
 }
 
 // start writes the config and starts the binary, waiting for /healthz.
@@ -164,6 +179,9 @@ storage:
     concurrency: 2
 keys:
   master_key_dir: %s
+content_scanner:
+  key_file: %s
+  wait: %s
 nats:
   url: %s
 scan:
@@ -176,7 +194,7 @@ media:
   max_pending_creates: 3
   max_download_wait: 30s
 %s`, listen, admin, s.dataDir, listen, s.homeserver, s3env.Endpoint, s.bucket, access, secret,
-		s.keyDir, s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), s.extra)
+		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), s.extra)
 	in.cfgPath = write("config.yaml", cfg)
 	in.URL, in.Admin = "http://"+listen, "http://"+admin
 	in.start()
@@ -186,7 +204,11 @@ media:
 func (in *instance) start() {
 	t := in.t
 	t.Helper()
-	in.cmd = exec.Command(filepath.Join(binDir, "mediarepo"), "-config", in.cfgPath)
+	prog := in.program
+	if prog == "" {
+		prog = "mediarepo"
+	}
+	in.cmd = exec.Command(filepath.Join(binDir, prog), "-config", in.cfgPath)
 	in.cmd.Stdout, in.cmd.Stderr = in.logs, in.logs
 	in.cmd.Env = append(os.Environ(), in.env...)
 	if err := in.cmd.Start(); err != nil {
@@ -273,4 +295,11 @@ func errcode(t *testing.T, body []byte) (string, string) {
 		t.Fatalf("not a Matrix error: %q", body)
 	}
 	return e.ErrCode, e.Reason
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -43,6 +43,8 @@ type Options struct {
 	// MinBodyRate (bytes/s) and BodyGrace cut off slow upload bodies.
 	MinBodyRate int64
 	BodyGrace   time.Duration
+	// Scanner wires Element's content-scanner API.
+	Scanner ScannerOptions
 	// Upload and download rate limits per user.
 	UploadsPerSecond, DownloadsPerSecond float64
 	UploadBurst, DownloadBurst           int
@@ -88,7 +90,7 @@ type route struct {
 }
 
 func (a *API) routeTable() []route {
-	return []route{
+	return append([]route{
 		{"upload", "/_matrix/media/v3/upload", []string{"POST"}, true, a.upload},
 		{"create", "/_matrix/media/v1/create", []string{"POST"}, true, a.create},
 		{"upload_async", "/_matrix/media/v3/upload/{serverName}/{mediaId}", []string{"PUT"}, true, a.uploadTo},
@@ -98,7 +100,7 @@ func (a *API) routeTable() []route {
 		{"legacy_config", "/_matrix/media/v3/config", []string{"GET"}, true, a.config},
 		{"legacy_download", "/_matrix/media/v3/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, false, a.legacyDownload},
 		{"legacy_download_named", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, false, a.legacyDownload},
-	}
+	}, a.scannerRoutes()...)
 }
 
 func (a *API) routes() *mux.Router {
@@ -149,7 +151,11 @@ func (a *API) wrap(rt route) http.Handler {
 			}
 			return rt.h(w, r.WithContext(ctx))
 		}()
-		if err != nil {
+		switch {
+		case err == nil:
+		case isScannerRoute(r.URL.Path):
+			writeMCSError(w, r, a, err)
+		default:
 			writeError(w, r, a.log, err)
 		}
 	})

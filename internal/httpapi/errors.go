@@ -13,7 +13,9 @@ import (
 	"strconv"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
@@ -70,6 +72,10 @@ var errorTable = []struct {
 	{media.ErrLimitExceeded, apiError{status: 429, errcode: "M_LIMIT_EXCEEDED", retry: 1}},
 	{media.ErrConflict, apiError{status: 503, errcode: "M_UNKNOWN", retry: 1}},
 	{storage.ErrNotFound, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{e2ee.ErrMalformed, apiError{status: 400, errcode: "M_BAD_JSON", reason: "MCS_MALFORMED_JSON"}},
+	{e2ee.ErrFailedToDecrypt, apiError{status: 400, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_FAILED_TO_DECRYPT"}},
+	{e2ee.ErrBadDecryption, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_BAD_DECRYPTION"}},
+	{scan.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_REQUEST_FAILED", retry: 5}},
 }
 
 // lookup returns the answer for err.
@@ -115,14 +121,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if errors.As(err, &ra) {
 		api.retry = ra.after
 	}
-	if api.status >= 500 {
-		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			log.Debug("request cancelled by client", "request_id", requestID(r.Context()), "err", err)
-		} else {
-			log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method,
-				"path", r.URL.Path, "status", api.status, "err", err)
-		}
-	}
+	logFailure(r, log, api, err)
 	body := matrixError{ErrCode: api.errcode, Error: publicMessage(api, err), Reason: api.reason}
 	if api.retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(api.retry))
@@ -131,6 +130,20 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 	}
 	writeJSON(w, api.status, body)
+}
+
+// logFailure logs a server-side failure with the request ID; a request the
+// client cancelled is not a failure.
+func logFailure(r *http.Request, log *slog.Logger, api apiError, err error) {
+	if api.status < 500 {
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		log.Debug("request cancelled by client", "request_id", requestID(r.Context()), "err", err)
+		return
+	}
+	log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method,
+		"path", r.URL.Path, "status", api.status, "err", err)
 }
 
 // writeJSON writes v as a JSON response with status.

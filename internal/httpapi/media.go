@@ -91,24 +91,28 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) error {
 	if err := a.downloads.allow(userID(r.Context())); err != nil {
 		return err
 	}
-	return a.serveMedia(w, r, time.Time{})
+	wait, err := a.waitParam(r)
+	if err != nil {
+		return err
+	}
+	return a.serveMedia(w, r, wait, time.Time{})
 }
 
 // legacyDownload answers the deprecated unauthenticated download; media
 // uploaded after the configured freeze is not served there.
 func (a *API) legacyDownload(w http.ResponseWriter, r *http.Request) error {
-	return a.serveMedia(w, r, a.opts.LegacyFreeze)
-}
-
-// serveMedia looks the media up, waits for its verdict as asked and
-// streams it with the media headers, a single Range and ETag support.
-func (a *API) serveMedia(w http.ResponseWriter, r *http.Request, freeze time.Time) error {
-	setSecurityHeaders(w.Header())
-	server, id, err := pathMedia(r)
+	wait, err := a.waitParam(r)
 	if err != nil {
 		return err
 	}
-	wait, err := a.waitParam(r)
+	return a.serveMedia(w, r, wait, a.opts.LegacyFreeze)
+}
+
+// serveMedia looks the media up, waits for its verdict up to wait and
+// streams it with the media headers.
+func (a *API) serveMedia(w http.ResponseWriter, r *http.Request, wait time.Duration, freeze time.Time) error {
+	setSecurityHeaders(w.Header())
+	server, id, err := pathMedia(r)
 	if err != nil {
 		return err
 	}
@@ -129,6 +133,12 @@ func (a *API) serveMedia(w http.ResponseWriter, r *http.Request, freeze time.Tim
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
+	return a.stream(w, r, rec, ctype, filename)
+}
+
+// stream sends the content of servable media with its headers, a single
+// Range and ETag support.
+func (a *API) stream(w http.ResponseWriter, r *http.Request, rec media.Record, ctype, filename string) error {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Disposition", contentDisposition(ctype, filename))

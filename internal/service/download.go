@@ -5,17 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
-// Download returns the record of servable (clean) media. Media still
+// Download returns the record of media servable without a key: clean,
+// and not refused by the opaque-content policy (ErrOpaque). Media still
 // reserved or being scanned is waited for up to wait, then
 // ErrNotYetUploaded; quarantined or blocked media is ErrNotClean (or
 // ErrTypeForbidden); deleted, expired and unknown media is ErrNotFound.
 func (s *Service) Download(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error) {
+	rec, err := s.awaitClean(ctx, origin, id, wait)
+	if err != nil {
+		return media.Record{}, err
+	}
+	if s.opts.RefuseOpaque && Opaque(rec) {
+		return media.Record{}, &NotServedError{Record: rec, Err: ErrOpaque}
+	}
+	return rec, nil
+}
+
+// awaitClean returns the record once its stored bytes are clean, waiting
+// up to wait for a verdict; otherwise the error of its state.
+func (s *Service) awaitClean(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error) {
 	if err := media.ValidateServerName(origin); err != nil {
 		return media.Record{}, err
 	}
@@ -43,9 +58,37 @@ func (s *Service) Download(ctx context.Context, origin, id string, wait time.Dur
 		return media.Record{}, media.ErrExpired
 	}
 	if err := rec.ServeError(); err != nil {
-		return media.Record{}, fmt.Errorf("%s: %w", rec.MXC(), err)
+		return media.Record{}, &NotServedError{Record: rec, Err: err}
 	}
 	return rec, nil
+}
+
+// NotServedError says why existing media is not served, with its record
+// (for answers that word the verdict). It wraps the media sentinel.
+type NotServedError struct {
+	Record media.Record
+	Err    error
+}
+
+func (e *NotServedError) Error() string { return e.Record.MXC() + ": " + e.Err.Error() }
+
+// Unwrap returns the media sentinel.
+func (e *NotServedError) Unwrap() error { return e.Err }
+
+// ErrOpaque refuses content that looks encrypted on the endpoints that
+// serve without a key (media.opaque_content: refuse). It wraps
+// media.ErrNotClean: the scan of ciphertext proves nothing.
+var ErrOpaque = fmt.Errorf("%w: the content looks encrypted (unknown type, random bytes); it is served only through the content scanner with its key", media.ErrNotClean)
+
+// Opaque reports whether content looks like ciphertext: no known type in
+// its first bytes and an entropy close to that of random bytes of the same
+// length (the estimate of n random bytes is about log2(n) below 256 bytes).
+func Opaque(rec media.Record) bool {
+	if rec.SniffedType != "" || rec.Size == 0 {
+		return false
+	}
+	n := float64(min(rec.Size, sniffLen))
+	return rec.Entropy >= 0.9*min(8, math.Log2(n))
 }
 
 // Open streams length plaintext bytes from offset (length -1: to the end)

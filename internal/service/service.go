@@ -62,6 +62,9 @@ type Options struct {
 	UploadWait time.Duration
 	// DevMarkClean marks uploads clean without scanning (development only).
 	DevMarkClean bool
+	// RefuseOpaque refuses, on the endpoints that serve without a key,
+	// content that looks encrypted (media.opaque_content: refuse).
+	RefuseOpaque bool
 }
 
 // Service runs uploads and downloads.

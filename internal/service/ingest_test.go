@@ -1,0 +1,87 @@
+package service
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+func TestTypePolicy(t *testing.T) {
+	p := NewTypePolicy([]string{"application/x-msdownload", "video/*", " Image/SVG+XML "})
+	for ct, want := range map[string]bool{
+		"application/x-msdownload":      true,
+		"application/x-msdownload; a=b": true,
+		"video/mp4":                     true,
+		"image/svg+xml":                 true,
+		"image/png":                     false,
+		"":                              false,
+		"application/octet-stream":      false,
+		"videos/mp4":                    false,
+		"APPLICATION/X-MSDOWNLOAD":      true,
+		"application/x-msdownload-ish":  false,
+		"not a type":                    false,
+	} {
+		if got := p.Blocked(ct); got != want {
+			t.Errorf("Blocked(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestIngest(t *testing.T) {
+	policy := NewTypePolicy([]string{"application/vnd.microsoft.portable-executable"})
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + strings.Repeat("x", 100))
+	in := newIngest(bytes.NewReader(png), 1000, policy)
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		t.Fatal(err)
+	}
+	if in.sniffed != "image/png" || in.n != int64(len(png)) || len(in.sum()) != 64 {
+		t.Fatalf("sniffed %q n %d", in.sniffed, in.n)
+	}
+	in = newIngest(bytes.NewReader(make([]byte, 1001)), 1000, policy)
+	if _, err := io.Copy(io.Discard, in); !errors.Is(err, media.ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	exe := append([]byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00"), make([]byte, 20000)...)
+	in = newIngest(bytes.NewReader(exe), 1<<20, policy)
+	if _, err := io.Copy(io.Discard, in); !errors.Is(err, media.ErrTypeForbidden) {
+		t.Fatalf("blocked sniffed type: %v", err)
+	}
+	if in.n > sniffLen+32<<10 {
+		t.Fatalf("the refusal came after %d bytes, not at the first bytes", in.n)
+	}
+}
+
+func TestOpaque(t *testing.T) {
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+	text := []byte(strings.Repeat("Sehr geehrte Damen und Herren, anbei der Bericht. ", 200))
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		sniffed string
+		want    bool
+	}{
+		{"random 64 KiB", random(64 << 10), "", true},
+		{"random 100 B", random(100), "", true},
+		{"random 20 B", random(20), "", true},
+		{"text", text, "", false},
+		{"short text", text[:60], "", false},
+		{"zeros", make([]byte, 4096), "", false},
+		{"random but a known type", random(4096), "application/zip", false},
+		{"empty", nil, "", false},
+	} {
+		head := tc.data[:min(len(tc.data), sniffLen)]
+		rec := media.Record{Content: media.Content{Size: int64(len(tc.data)), SniffedType: tc.sniffed, Entropy: entropy(head)}}
+		if got := Opaque(rec); got != tc.want {
+			t.Errorf("%s: Opaque = %v (entropy %.2f), want %v", tc.name, got, rec.Entropy, tc.want)
+		}
+	}
+}
