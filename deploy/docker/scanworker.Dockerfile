@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# scanworker: scan jobs to verdicts (clamd INSTREAM). Build from the repository root:
+#   docker build -f deploy/docker/scanworker.Dockerfile -t mediarepo-scanworker .
+# A static binary (CGO_ENABLED=0) in a distroless image that holds no
+# shell, runs as the unprivileged "nonroot" user (65532) and bakes in no
+# configuration or secrets: mount the YAML and the key files at run time
+# (deploy/compose shows how), and run it with a read-only root filesystem.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY cmd ./cmd
+COPY internal ./internal
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/scanworker ./cmd/scanworker
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/scanworker /usr/local/bin/scanworker
+USER 65532:65532
+# 8009: the admin listener (/metrics, /healthz, /readyz).
+EXPOSE 8009
+ENTRYPOINT ["/usr/local/bin/scanworker"]
+CMD ["-config", "/etc/mediarepo/mediarepo.yaml"]
