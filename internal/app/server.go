@@ -149,6 +149,9 @@ func (s *Server) build(ctx context.Context) error {
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
 		Scanner: scanner,
 	}, log, s.registry)
+	if err := s.buildFederation(ctx); err != nil {
+		return err
+	}
 	s.Admin = s.adminHandler()
 	return nil
 }

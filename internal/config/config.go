@@ -42,6 +42,8 @@ type Config struct {
 	ContentScanner ContentScanner `yaml:"content_scanner"`
 	// Officers configures the security officers' review.
 	Officers Officers `yaml:"officers"`
+	// Federation configures the server-server media API (federation.go).
+	Federation Federation `yaml:"federation"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the

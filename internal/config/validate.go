@@ -146,6 +146,7 @@ func (c *Config) Validate() error {
 		bad("http: read_header_timeout > 0, min_body_rate ≥ 0, idle_timeout > 0 are required")
 	}
 	errs = append(errs, c.Officers.validate()...)
+	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/e2ee"
+	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/storage"
@@ -57,6 +58,11 @@ var errorTable = []struct {
 	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{federation.ErrUnauthorized, apiError{status: 401, errcode: "M_UNAUTHORIZED"}},
+	{federation.ErrPeerNotAllowed, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{federation.ErrRemoteTooLarge, apiError{status: 502, errcode: "M_TOO_LARGE"}},
+	{federation.ErrAddressForbidden, apiError{status: 502, errcode: "M_UNKNOWN"}},
+	{federation.ErrRemoteFailed, apiError{status: 502, errcode: "M_UNKNOWN", retry: 5}},
 	{media.ErrInvalidID, apiError{status: 404, errcode: "M_NOT_FOUND"}},
 	{media.ErrInvalidServerName, apiError{status: 404, errcode: "M_NOT_FOUND"}},
 	{media.ErrInvalidUserID, apiError{status: 400, errcode: "M_INVALID_PARAM"}},

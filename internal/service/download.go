@@ -38,6 +38,9 @@ func (s *Service) awaitClean(ctx context.Context, origin, id string, wait time.D
 		return media.Record{}, err
 	}
 	rec, _, err := s.catalog.Get(ctx, origin, id)
+	if errors.Is(err, media.ErrNotFound) && s.isRemote(origin) {
+		rec, err = s.fetchRemote(ctx, origin, id) // remote.go: fetch over federation, store, queue the scan
+	}
 	if err != nil {
 		return media.Record{}, err
 	}

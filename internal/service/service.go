@@ -77,6 +77,8 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// remote fetches media of other servers (nil: federation off); remote.go.
+	remote *remote
 }
 
 // New returns a Service. jobs may be nil only with DevMarkClean.

@@ -1,0 +1,166 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediarepo/mediarepo/internal/federation"
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+// Fetcher downloads media of another server over federation
+// (federation.Client has it). Errors wrap media.ErrNotFound,
+// media.ErrNotYetUploaded or the federation sentinels.
+type Fetcher interface {
+	Download(ctx context.Context, origin, mediaID string) (*federation.Media, error)
+}
+
+// RemoteOptions configure fetching remote media.
+type RemoteOptions struct {
+	// Local are the server names served here: their media is never
+	// fetched.
+	Local []string
+	// Timeout bounds one fetch, body included; it runs on even when the
+	// request that started it goes away, for the others waiting on it.
+	Timeout time.Duration
+}
+
+// remote is the state of remote fetching: one fetch per media at a time
+// in this process (replicas race on the catalog's create instead).
+type remote struct {
+	fetch   Fetcher
+	opts    RemoteOptions
+	local   map[string]bool
+	fetches *prometheus.CounterVec
+
+	mu       sync.Mutex
+	inflight map[string]*fetchCall
+}
+
+type fetchCall struct {
+	done chan struct{}
+	rec  media.Record
+	err  error
+}
+
+// EnableRemote makes downloads of media of servers not served here fetch
+// it over federation: the content is stored sealed exactly like an
+// upload (size cap, type policy, hash blocklist, dedup), recorded
+// pending with Remote set, scanned, and served only once clean. Call it
+// once, before serving.
+func (s *Service) EnableRemote(f Fetcher, opts RemoteOptions, reg prometheus.Registerer) {
+	r := &remote{fetch: f, opts: opts, local: map[string]bool{}, inflight: map[string]*fetchCall{},
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_remote_fetches_total", Help: "Fetches of remote media over federation by outcome.",
+		}, []string{"outcome"})}
+	for _, n := range opts.Local {
+		r.local[n] = true
+	}
+	reg.MustRegister(r.fetches)
+	s.remote = r
+}
+
+// isRemote reports whether media of origin is fetched over federation.
+func (s *Service) isRemote(origin string) bool {
+	return s.remote != nil && !s.remote.local[origin]
+}
+
+// fetchRemote fetches mxc://origin/id and records it pending; concurrent
+// callers share one fetch. It returns the stored record.
+func (s *Service) fetchRemote(ctx context.Context, origin, id string) (media.Record, error) {
+	r := s.remote
+	key := origin + "/" + id
+	r.mu.Lock()
+	call, running := r.inflight[key]
+	if !running {
+		call = &fetchCall{done: make(chan struct{})}
+		r.inflight[key] = call
+	}
+	r.mu.Unlock()
+	if !running {
+		go func() {
+			// Detached: the first caller may leave while others wait.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
+			call.rec, call.err = s.storeRemote(fctx, origin, id)
+			cancel()
+			r.mu.Lock()
+			delete(r.inflight, key)
+			r.mu.Unlock()
+			close(call.done)
+		}()
+	}
+	select {
+	case <-call.done:
+		return call.rec, call.err
+	case <-ctx.Done():
+		return media.Record{}, ctx.Err()
+	}
+}
+
+// storeRemote does one fetch: download, store sealed, record, queue.
+func (s *Service) storeRemote(ctx context.Context, origin, id string) (media.Record, error) {
+	r := s.remote
+	// Another replica (or an earlier flight) may have stored it meanwhile.
+	if rec, _, err := s.catalog.Get(ctx, origin, id); err == nil {
+		return rec, nil
+	}
+	m, err := r.fetch.Download(ctx, origin, id)
+	if err != nil {
+		r.fetches.WithLabelValues(outcome(err)).Inc()
+		return media.Record{}, fmt.Errorf("fetching %s: %w", media.MXC(origin, id), err)
+	}
+	defer m.Body.Close()
+	ctype := m.ContentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	c, err := s.store(ctx, Upload{Origin: origin, Filename: m.Filename, DeclaredType: ctype, Body: m.Body, ContentLength: m.Length})
+	if err != nil {
+		r.fetches.WithLabelValues(outcome(err)).Inc()
+		return media.Record{}, fmt.Errorf("storing %s: %w", media.MXC(origin, id), err)
+	}
+	now := s.now()
+	rec := media.NewPending(origin, id, "", now, c)
+	rec.Remote = true
+	rec.History[0].Actor = "federation:" + origin
+	rev, err := s.catalog.Create(ctx, rec)
+	if errors.Is(err, media.ErrExists) {
+		s.dropRef(context.WithoutCancel(ctx), c)
+		r.fetches.WithLabelValues("raced").Inc()
+		got, _, gerr := s.catalog.Get(ctx, origin, id)
+		return got, gerr
+	}
+	if err != nil {
+		s.dropRef(context.WithoutCancel(ctx), c)
+		r.fetches.WithLabelValues("failed").Inc()
+		return media.Record{}, fmt.Errorf("recording %s: %w", rec.MXC(), err)
+	}
+	r.fetches.WithLabelValues("stored").Inc()
+	s.log.Info("remote media fetched", "media", rec.MXC(), "size", rec.Size, "sha256", rec.SHA256)
+	// Queue the scan (or mark clean in development). A refusal after the
+	// verdict is the download's answer (from the record), not the fetch's.
+	got, _ := s.afterUpload(ctx, rec, rev)
+	return got, nil
+}
+
+// outcome labels a failed fetch for the metric.
+func outcome(err error) string {
+	switch {
+	case errors.Is(err, federation.ErrPeerNotAllowed):
+		return "peer_not_allowed"
+	case errors.Is(err, federation.ErrAddressForbidden):
+		return "address_forbidden"
+	case errors.Is(err, federation.ErrRemoteTooLarge), errors.Is(err, media.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, media.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, media.ErrTypeForbidden), errors.Is(err, media.ErrHashBlocked):
+		return "refused"
+	}
+	return "failed"
+}
