@@ -182,7 +182,9 @@ type Media struct {
 	OpaqueContent string `yaml:"opaque_content"`
 	// LegacyFreeze: media uploaded after this time is not served on the
 	// deprecated unauthenticated /_matrix/media/v3/download (RFC 3339;
-	// empty: no freeze).
+	// empty: no freeze). Default DefaultLegacyFreeze: with federation
+	// endpoints in place, new media is served only on the authenticated
+	// endpoints (spec v1.11).
 	LegacyFreeze string `yaml:"legacy_freeze"`
 }
 
@@ -204,6 +206,11 @@ type HTTP struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
+// DefaultLegacyFreeze is the default media.legacy_freeze: the release that
+// added the federation media endpoints (2026-11-23). Media uploaded since
+// is served only on the authenticated endpoints.
+const DefaultLegacyFreeze = "2026-11-23T00:00:00Z"
+
 // Default returns the embedded default configuration.
 func Default() Config {
 	return Config{
@@ -221,7 +228,7 @@ func Default() Config {
 		Media: Media{MaxUploadSize: 100 << 20,
 			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,
-			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse"},
+			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse", LegacyFreeze: DefaultLegacyFreeze},
 		ContentScanner: ContentScanner{Wait: Duration(30 * time.Second)},
 		Limits:         Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
