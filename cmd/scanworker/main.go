@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mediarepo/mediarepo/internal/app"
 	"github.com/mediarepo/mediarepo/internal/catalog"
@@ -69,6 +66,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	backend = storage.Instrument(backend, reg)
 	blobs := sealed.New(backend, keys)
 	nc, err := app.ConnectNATS(ctx, cfg, log)
 	if err != nil {
@@ -92,27 +90,16 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname() // only part of a lease holder name
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	name := "scanworker@" + host + "-" + hex.EncodeToString(suffix)
+	name := app.InstanceName("scanworker")
 
-	checks := map[string]func(context.Context) error{
-		"nats": func(context.Context) error {
-			if !nc.Conn.IsConnected() {
-				return errors.New("not connected")
-			}
-			return nil
-		},
-		"blob_store": func(ctx context.Context) error {
-			if _, err := backend.Stat(ctx, "health/probe"); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			return nil
-		},
-		"clamd": scanner.Ping,
-	}
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(reg, checks),
+	health := app.NewHealth()
+	health.Add("nats", app.NATSCheck(nc))
+	health.Add("blob_store", app.StoreCheck(backend))
+	health.Add("clamd", scanner.Ping)
+	sigs := app.NewSignatures(scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, reg)
+	health.Add("clamd_signatures", sigs.Check)
+	go sigs.Run(ctx, time.Minute)
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: app.AdminMux(reg, health),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: cfg.HTTP.IdleTimeout.D(),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
@@ -145,27 +132,4 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	defer cancel()
 	_ = admin.Shutdown(shutdownCtx) // best effort on the way out
 	return err
-}
-
-// adminHandler serves /metrics, /healthz and /readyz (every check, 503 if
-// one fails). TODO(lead): share app's admin handler once it is exported.
-func adminHandler(reg *prometheus.Registry, checks map[string]func(context.Context) error) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		status, body := http.StatusOK, ""
-		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				status, body = http.StatusServiceUnavailable, body+name+": "+err.Error()+"\n"
-			} else {
-				body += name + ": ok\n"
-			}
-		}
-		w.WriteHeader(status)
-		w.Write([]byte(body))
-	})
-	return mux
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"time"
 
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
@@ -59,7 +60,10 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.checks["clamd"] = scanner.Ping
+	s.health.Add("clamd", scanner.Ping)
+	sigs := NewSignatures(scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, s.registry)
+	s.health.Add("clamd_signatures", sigs.Check)
+	s.runners = append(s.runners, func(ctx context.Context) error { return sigs.Run(ctx, time.Minute) })
 	name := InstanceName("mediarepo")
 	s.local = &localKeyScanner{}
 	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,

@@ -37,7 +37,7 @@ type Server struct {
 	blobs    *sealed.Store
 	runners  []func(context.Context) error
 	closers  []func()
-	checks   map[string]func(context.Context) error
+	health   *Health
 	registry *prometheus.Registry
 	// officers serves the officers' page and API on the admin listener
 	// (nil until built); see officers.go.
@@ -51,7 +51,7 @@ type Server struct {
 // NewServer builds every part; Run starts the background work, Close
 // releases what NewServer opened.
 func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), checks: map[string]func(context.Context) error{}}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), health: NewHealth()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.build(ctx); err != nil {
 		s.Close()
@@ -91,26 +91,16 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	backend = storage.Instrument(backend, s.registry)
 	s.blobs = sealed.New(backend, keys)
-	s.checks["blob_store"] = func(ctx context.Context) error {
-		_, err := backend.Stat(ctx, "health/probe")
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		return err
-	}
+	s.health.Add("blob_store", StoreCheck(backend))
 	n, err := ConnectNATS(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	s.nats = n
 	s.closers = append(s.closers, n.Close)
-	s.checks["nats"] = func(context.Context) error {
-		if !n.Conn.IsConnected() {
-			return fmt.Errorf("not connected")
-		}
-		return nil
-	}
+	s.health.Add("nats", NATSCheck(n))
 	s.catalog, err = catalog.NewKV(ctx, n.JS, catalog.Options{Replicas: cfg.NATS.Replicas}, log, s.registry)
 	if err != nil {
 		return err
@@ -152,6 +142,9 @@ func (s *Server) build(ctx context.Context) error {
 	if err := s.buildFederation(ctx); err != nil {
 		return err
 	}
+	if err := s.buildOfficers(ctx); err != nil {
+		return err
+	}
 	s.Admin = s.adminHandler()
 	return nil
 }
@@ -180,28 +173,9 @@ func (s *Server) Close() {
 }
 
 func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
+	mux := AdminMux(s.registry, s.health)
 	if s.officers != nil {
 		mux.Handle("/", s.officers)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		status, body := http.StatusOK, ""
-		for name, check := range s.checks {
-			if err := check(ctx); err != nil {
-				status = http.StatusServiceUnavailable
-				body += fmt.Sprintf("%s: %v\n", name, err)
-			} else {
-				body += name + ": ok\n"
-			}
-		}
-		w.WriteHeader(status)
-		w.Write([]byte(body))
-	})
 	return mux
 }

@@ -22,7 +22,7 @@ func (c *KV) CreateBlob(ctx context.Context, b media.Blob) (uint64, error) {
 		return 0, fmt.Errorf("%w: blob %s", media.ErrExists, key)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catalog: create blob %s: %w", key, err)
+		return 0, c.failed("create_blob", fmt.Errorf("catalog: create blob %s: %w", key, err))
 	}
 	return rev, nil
 }
@@ -38,7 +38,7 @@ func (c *KV) GetBlob(ctx context.Context, sha256 string) (media.Blob, uint64, er
 		return media.Blob{}, 0, fmt.Errorf("%w: blob %s", media.ErrNotFound, key)
 	}
 	if err != nil {
-		return media.Blob{}, 0, fmt.Errorf("catalog: get blob %s: %w", key, err)
+		return media.Blob{}, 0, c.failed("get_blob", fmt.Errorf("catalog: get blob %s: %w", key, err))
 	}
 	var b media.Blob
 	if err := json.Unmarshal(e.Value(), &b); err != nil {
@@ -59,7 +59,7 @@ func (c *KV) UpdateBlob(ctx context.Context, b media.Blob, rev uint64) (uint64, 
 		return 0, fmt.Errorf("%w: blob %s changed since revision %d", media.ErrConflict, key, rev)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catalog: update blob %s: %w", key, err)
+		return 0, c.failed("update_blob", fmt.Errorf("catalog: update blob %s: %w", key, err))
 	}
 	return newRev, nil
 }

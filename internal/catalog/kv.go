@@ -102,6 +102,7 @@ type KV struct {
 var _ Catalog = (*KV)(nil)
 
 type metrics struct {
+	errors     *prometheus.CounterVec
 	conflicts  *prometheus.CounterVec
 	staleIndex prometheus.Counter
 	waiters    prometheus.Gauge
@@ -110,6 +111,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	m := metrics{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_catalog_errors_total",
+			Help: "Catalog operations that failed for another reason than not-found, exists or a lost compare-and-set, by operation.",
+		}, []string{"op"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_catalog_cas_conflicts_total",
 			Help: "Compare-and-set writes that lost against a concurrent writer, by kind (record, blob).",
@@ -130,7 +135,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.conflicts, m.staleIndex, m.waiters, m.watches} {
+	for _, c := range []prometheus.Collector{m.errors, m.conflicts, m.staleIndex, m.waiters, m.watches} {
 		if err := reg.Register(c); err != nil {
 			return m, fmt.Errorf("catalog: register metrics: %w", err)
 		}
@@ -191,7 +196,7 @@ func (c *KV) Create(ctx context.Context, rec media.Record) (uint64, error) {
 		return 0, fmt.Errorf("%w: %s", media.ErrExists, rec.MXC())
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catalog: create %s: %w", rec.MXC(), err)
+		return 0, c.failed("create", fmt.Errorf("catalog: create %s: %w", rec.MXC(), err))
 	}
 	return rev, nil
 }
@@ -211,7 +216,7 @@ func (c *KV) getKey(ctx context.Context, key string) (media.Record, uint64, erro
 		return media.Record{}, 0, fmt.Errorf("%w: record %s", media.ErrNotFound, key)
 	}
 	if err != nil {
-		return media.Record{}, 0, fmt.Errorf("catalog: get %s: %w", key, err)
+		return media.Record{}, 0, c.failed("get", fmt.Errorf("catalog: get %s: %w", key, err))
 	}
 	var rec media.Record
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
@@ -254,7 +259,7 @@ func (c *KV) update(ctx context.Context, old, rec media.Record, rev uint64) (uin
 		return 0, fmt.Errorf("%w: %s changed since revision %d", media.ErrConflict, rec.MXC(), rev)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catalog: update %s: %w", rec.MXC(), err)
+		return 0, c.failed("update", fmt.Errorf("catalog: update %s: %w", rec.MXC(), err))
 	}
 	for _, k := range missing(oldKeys, newKeys) {
 		// Best effort: a leftover entry is ignored on read and pruned later.
@@ -334,4 +339,13 @@ func missing(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// failed counts an operation's failure in the errors metric and returns
+// err; expected outcomes (not found, exists, conflict) are not failures.
+func (c *KV) failed(op string, err error) error {
+	if !errors.Is(err, media.ErrNotFound) && !errors.Is(err, media.ErrExists) && !errors.Is(err, media.ErrConflict) {
+		c.metrics.errors.WithLabelValues(op).Inc()
+	}
+	return err
 }

@@ -142,6 +142,10 @@ type Scan struct {
 	// UploadWait lets an upload wait this long for its verdict, so an
 	// infected upload is refused at once (0: do not wait).
 	UploadWait Duration `yaml:"upload_wait"`
+	// MaxSignatureAge: /readyz fails when clamd's signatures are older
+	// (BSI OPS.1.1.4 wants them current; freshclam updates several times
+	// a day).
+	MaxSignatureAge Duration `yaml:"max_signature_age"`
 	// DevMarkClean marks uploads clean without scanning. Development only;
 	// logged as a warning at every start.
 	DevMarkClean bool `yaml:"dev_mark_clean"`
@@ -224,7 +228,7 @@ func Default() Config {
 		Storage: Storage{Backend: "fs", S3: S3{PartSize: 16 << 20, Concurrency: 4}},
 		NATS:    NATS{Replicas: 1, SyncInterval: "always"},
 		Scan: Scan{StreamMaxLength: 100 << 20, Workers: 2, Timeout: Duration(5 * time.Minute),
-			MaxDeliver: 5, AckWait: Duration(30 * time.Second)},
+			MaxDeliver: 5, AckWait: Duration(30 * time.Second), MaxSignatureAge: Duration(48 * time.Hour)},
 		Media: Media{MaxUploadSize: 100 << 20,
 			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,

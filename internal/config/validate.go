@@ -108,6 +108,9 @@ func (c *Config) Validate() error {
 	if c.Scan.Workers < 0 || c.Scan.MaxDeliver < 1 || c.Scan.Timeout <= 0 || c.Scan.AckWait <= 0 || c.Scan.UploadWait < 0 {
 		bad("scan: workers ≥ 0, max_deliver ≥ 1, timeout > 0, ack_wait > 0, upload_wait ≥ 0 are required")
 	}
+	if c.Scan.MaxSignatureAge <= 0 {
+		bad("scan.max_signature_age: must be > 0")
+	}
 	if c.Scan.Workers > 0 && c.Scan.Clamd == "" && !c.Scan.DevMarkClean {
 		bad("scan.clamd: required when in-process workers run")
 	}

@@ -107,10 +107,11 @@ func TestUploadScanDownload(t *testing.T) {
 	if status != 200 || len(body) != 0 || h.Get("Content-Length") != itoa(len(content)) {
 		t.Errorf("HEAD: %d %d %q", status, len(body), h.Get("Content-Length"))
 	}
-	// the legacy unauthenticated endpoint serves it (no freeze configured)
+	// the legacy unauthenticated endpoint is frozen by default for media
+	// uploaded since the release with federation endpoints
 	status, _, body = do(t, "GET", in.URL+"/_matrix/media/v3/download/example.org/"+up.ContentURI.FileID, "", nil, nil)
-	if status != 200 || !bytes.Equal(body, content) {
-		t.Errorf("legacy download: %d", status)
+	if code, _ := errcode(t, body); status != 404 || code != "M_NOT_FOUND" {
+		t.Errorf("legacy download after the freeze: %d %s", status, code)
 	}
 	// identical content is stored once
 	before := objects(t, s.bucket)

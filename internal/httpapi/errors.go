@@ -16,7 +16,9 @@ import (
 	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/scan"
+	"github.com/mediarepo/mediarepo/internal/session"
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
@@ -82,6 +84,18 @@ var errorTable = []struct {
 	{e2ee.ErrFailedToDecrypt, apiError{status: 400, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_FAILED_TO_DECRYPT"}},
 	{e2ee.ErrBadDecryption, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_BAD_DECRYPTION"}},
 	{scan.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_REQUEST_FAILED", retry: 5}},
+	{ErrNotOfficer, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{ErrNotAdmin, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{ErrCSRF, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MR_CSRF"}},
+	{review.ErrReasonRequired, apiError{status: 400, errcode: "M_MISSING_PARAM"}},
+	{review.ErrBadFilter, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{review.ErrNotAllowed, apiError{status: 409, errcode: "M_UNKNOWN", reason: "MR_INVALID_STATE"}},
+	{review.ErrAudit, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{review.ErrNoScanQueue, apiError{status: 503, errcode: "M_UNKNOWN"}},
+	{session.ErrBadCredentials, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{session.ErrHomeserver, apiError{status: 502, errcode: "M_UNKNOWN"}},
+	{session.ErrNotFound, apiError{status: 401, errcode: "M_UNKNOWN_TOKEN"}},
+	{session.ErrExpired, apiError{status: 401, errcode: "M_UNKNOWN_TOKEN"}},
 }
 
 // lookup returns the answer for err.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/h2non/filetype"
 
@@ -79,12 +80,42 @@ func (in *ingest) check() error {
 func (in *ingest) sum() string { return hex.EncodeToString(in.hash.Sum(nil)) }
 
 // sniff returns the MIME type the first bytes show, or "" when unknown.
+// Printable UTF-8 is "text/plain": ciphertext practically never is, so
+// short text is not mistaken for it.
 func sniff(head []byte) string {
 	kind, err := filetype.Match(head)
-	if err != nil || kind == filetype.Unknown {
-		return ""
+	if err == nil && kind != filetype.Unknown {
+		return kind.MIME.Value
 	}
-	return kind.MIME.Value
+	if looksText(head) {
+		return "text/plain"
+	}
+	return ""
+}
+
+// looksText reports whether b is printable UTF-8 (tabs and line breaks
+// allowed), tolerating a rune cut at the end of the sniffed head.
+func looksText(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i := len(b) - 1; i >= 0 && i >= len(b)-3; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i] // the head ends inside this rune
+			}
+			break
+		}
+	}
+	if len(b) == 0 || !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // entropy estimates the Shannon entropy of b in bits per byte (0..8).

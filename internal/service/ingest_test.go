@@ -72,8 +72,10 @@ func TestOpaque(t *testing.T) {
 		{"random 64 KiB", random(64 << 10), "", true},
 		{"random 100 B", random(100), "", true},
 		{"random 20 B", random(20), "", true},
-		{"text", text, "", false},
-		{"short text", text[:60], "", false},
+		{"text", text, sniff(text), false},
+		{"short text", text[:60], sniff(text[:60]), false},
+		{"tiny text", []byte("Hello, Matrix!"), sniff([]byte("Hello, Matrix!")), false},
+		{"random 68 B (encrypted EICAR)", random(68), "", true},
 		{"zeros", make([]byte, 4096), "", false},
 		{"random but a known type", random(4096), "application/zip", false},
 		{"empty", nil, "", false},
@@ -83,5 +85,24 @@ func TestOpaque(t *testing.T) {
 		if got := Opaque(rec); got != tc.want {
 			t.Errorf("%s: Opaque = %v (entropy %.2f), want %v", tc.name, got, rec.Entropy, tc.want)
 		}
+	}
+}
+
+func TestSniffText(t *testing.T) {
+	for in, want := range map[string]string{
+		"Hello, Matrix!":            "text/plain",
+		"Grüße\nZeile 2\tTab":       "text/plain",
+		"\x89PNG\r\n\x1a\n\x00\x00": "image/png",
+		"bin\x00ary":                "",
+		"\xff\xfe\xfd":              "",
+		"":                          "",
+	} {
+		if got := sniff([]byte(in)); got != want {
+			t.Errorf("sniff(%q) = %q, want %q", in, got, want)
+		}
+	}
+	cut := []byte("Grüße")[:3] // a rune cut at the end of the head
+	if !looksText(cut) {
+		t.Error("a rune cut at the end is still text")
 	}
 }

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+
+	"github.com/mediarepo/mediarepo/internal/audit"
+	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/httpapi"
+	"github.com/mediarepo/mediarepo/internal/review"
+	"github.com/mediarepo/mediarepo/internal/service"
+	"github.com/mediarepo/mediarepo/internal/session"
+)
+
+// buildOfficers wires the security officers' review onto the admin
+// listener: the audit stream, the session bucket (with its expiry
+// sweeper as a runner), the review actions and the page and API.
+func (s *Server) buildOfficers(ctx context.Context) error {
+	cfg := s.cfg
+	o := cfg.Officers.Resolved(cfg)
+	officers, admins := slices.Clone(o.Users), slices.Clone(o.Admins)
+	var tokenHint string
+	if cfg.Embedded && cfg.Auth.Mode == "static" {
+		dev := DevUser(cfg)
+		admins = append(admins, dev)
+		tokenHint = filepath.Join(cfg.DataDir, "dev-token")
+		s.log.Warn("DEVELOPMENT: the embedded default's dev user is a security officer and administrator; "+
+			"anyone with the dev token can release, delete and download quarantined media",
+			"user", dev, "officers_page", "http://"+cfg.AdminListen+"/officers/", "token_file", tokenHint)
+	}
+	if len(officers)+len(admins) == 0 {
+		s.log.Warn("no security officers configured (officers.users): the officers' page admits nobody")
+	}
+	authn, err := s.officerAuth()
+	if err != nil {
+		return err
+	}
+	aud, err := audit.Open(ctx, s.nats.JS, audit.Options{Replicas: cfg.NATS.Replicas})
+	if err != nil {
+		return err
+	}
+	hs := &session.Homeserver{Client: &http.Client{Timeout: cfg.Auth.Timeout.D()}}
+	sessions, err := session.New(ctx, s.nats.JS, session.Options{TTL: o.SessionTTL.D(), Idle: o.IdleTimeout.D(),
+		Replicas: cfg.NATS.Replicas}, hs, s.log)
+	if err != nil {
+		return err
+	}
+	s.runners = append(s.runners, sessions.Run)
+	rv, err := review.New(s.catalog, s.blobs, s.jobs, aud, review.Options{
+		MediaPrefix: service.MediaPrefix, QuarantinePrefix: service.QuarantinePrefix}, s.log, s.registry)
+	if err != nil {
+		return err
+	}
+	admin, err := httpapi.NewAdmin(httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs,
+		Auth: authn, Log: s.log, Registerer: s.registry}, httpapi.AdminOptions{
+		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods,
+		CookieSecure: *o.CookieSecure, PublicURL: o.PublicURL, TokenHint: tokenHint})
+	if err != nil {
+		return err
+	}
+	if !*o.CookieSecure {
+		s.log.Warn("officers' session cookie without the Secure flag (officers.cookie_secure: false): only for plain-HTTP localhost")
+	}
+	s.officers = admin
+	return nil
+}
+
+// officerAuth returns the token check of the officers' API: the same kind
+// as the public API's (whoami against the homeservers, or the embedded
+// default's static token file, which build has prepared by now).
+func (s *Server) officerAuth() (auth.Authenticator, error) {
+	cfg := s.cfg
+	if cfg.Auth.Mode == "static" {
+		path := cfg.Auth.StaticTokensFile
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "static-tokens")
+		}
+		st, err := auth.LoadStaticFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("officers: %w", err)
+		}
+		return st, nil
+	}
+	hs := map[string]string{}
+	for _, sn := range cfg.Servers {
+		hs[sn.Name] = sn.Homeserver
+	}
+	return auth.NewWhoami(hs, &http.Client{Timeout: cfg.Auth.Timeout.D()}, cfg.Auth.CacheTTL.D(), cfg.Auth.NegativeTTL.D()), nil
+}

@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mediarepo/mediarepo/internal/audit"
+	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/httpapi/web"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/review"
+	"github.com/mediarepo/mediarepo/internal/session"
+)
+
+// Errors of the officers' routes.
+var (
+	// ErrNotOfficer: the authenticated user is not an officer (403).
+	ErrNotOfficer = errors.New("not a security officer")
+	// ErrNotAdmin: the action needs an administrator (403).
+	ErrNotAdmin = errors.New("not an administrator")
+	// ErrCSRF: a form without the session's CSRF token (403).
+	ErrCSRF = errors.New("missing or wrong CSRF token")
+)
+
+// Review is what the officers' routes need of the review (review.Reviewer).
+type Review interface {
+	List(ctx context.Context, f review.Filter) (review.Page, error)
+	Get(ctx context.Context, origin, id string) (review.Details, error)
+	Release(ctx context.Context, q review.Request, origin, id string, liftHashBlock bool) (review.Result, error)
+	Delete(ctx context.Context, q review.Request, origin, id string) (review.Result, error)
+	Rescan(ctx context.Context, q review.Request, origin, id string) (review.Result, error)
+	Quarantine(ctx context.Context, q review.Request, origin, id string) (review.Result, error)
+	Sample(ctx context.Context, q review.Request, origin, id string) (media.Record, io.ReadCloser, error)
+	QuarantineUploader(ctx context.Context, q review.Request, userID string) (review.Bulk, error)
+	QuarantineHash(ctx context.Context, q review.Request, sha string) (review.Bulk, error)
+	EraseUploader(ctx context.Context, q review.Request, userID string) (review.Bulk, error)
+	ByUploader(ctx context.Context, userID string) ([]review.Entry, review.Usage, error)
+	TopUsage(ctx context.Context, limit int) ([]review.Usage, error)
+}
+
+// AuditLog appends and lists audit entries (audit.Log).
+type AuditLog interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Entry, error)
+	List(ctx context.Context, f audit.Filter) (audit.Page, error)
+}
+
+// Sessions keeps the page's sessions (session.Store).
+type Sessions interface {
+	Create(ctx context.Context, s session.Session) (string, session.Session, error)
+	Get(ctx context.Context, id string) (session.Session, error)
+	Delete(ctx context.Context, id string) (session.Session, error)
+	SetLang(ctx context.Context, id, lang string) error
+	TTL() time.Duration
+}
+
+// Login logs officers in at the homeserver (session.Homeserver).
+type Login interface {
+	LoginPassword(ctx context.Context, base, user, password string) (session.Login, error)
+	LoginToken(ctx context.Context, base, token string) (session.Login, error)
+	Logout(ctx context.Context, base, accessToken string) error
+}
+
+// Login methods the page can offer.
+const (
+	LoginPassword = "password"
+	LoginSSO      = "sso"
+	// LoginToken: paste an access token checked by the Authenticator (the
+	// embedded default's development token).
+	LoginToken = "token"
+)
+
+// AdminOptions configure the officers' page and API.
+type AdminOptions struct {
+	// Officers and Admins are Matrix user IDs; admins are officers who may
+	// also erase an uploader's media.
+	Officers, Admins []string
+	// Homeserver is the base URL officers log in at (password, SSO).
+	Homeserver string
+	// LoginMethods offered on the page (LoginPassword, LoginSSO, LoginToken).
+	LoginMethods []string
+	// CookieSecure sets the Secure flag (and the __Host- cookie prefix);
+	// false only for plain-HTTP localhost.
+	CookieSecure bool
+	// PublicURL is the page's external base URL for the SSO return
+	// ("https://media-admin.example.org"); empty: from the request's Host.
+	PublicURL string
+	// TokenHint tells the login page where the development token is.
+	TokenHint string
+}
+
+// AdminDeps are the parts the officers' routes use.
+type AdminDeps struct {
+	Review   Review
+	Audit    AuditLog
+	Sessions Sessions
+	Login    Login
+	// Auth checks API bearer tokens and pasted tokens.
+	Auth auth.Authenticator
+	Log  *slog.Logger
+	// Registerer takes the routes' metrics (prefixed "officers_").
+	Registerer prometheus.Registerer
+}
+
+// Admin serves the officers' page and API on the admin listener.
+type Admin struct {
+	deps   AdminDeps
+	opts   AdminOptions
+	obs    *API // request IDs, logs and metrics (observe)
+	pages  map[string]*template.Template
+	router *mux.Router
+}
+
+// NewAdmin builds the officers' handler.
+func NewAdmin(deps AdminDeps, opts AdminOptions) (*Admin, error) {
+	pages, err := web.Pages(templateFuncs)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.LoginMethods) == 0 {
+		opts.LoginMethods = []string{LoginPassword}
+	}
+	reg := deps.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	a := &Admin{deps: deps, opts: opts, pages: pages,
+		obs: &API{log: deps.Log, metrics: newHTTPMetrics(prometheus.WrapRegistererWithPrefix("officers_", reg))}}
+	a.router = a.routes()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	a.router.ServeHTTP(w, r)
+}
+
+// Roles of officers.
+const (
+	roleOfficer = "officer"
+	roleAdmin   = "admin"
+)
+
+// role returns the user's role, "" for everyone else.
+func (a *Admin) role(user string) string {
+	switch {
+	case slices.Contains(a.opts.Admins, user):
+		return roleAdmin
+	case slices.Contains(a.opts.Officers, user):
+		return roleOfficer
+	}
+	return ""
+}
+
+// officerServers are the server names of the configured officers: an API
+// token is checked against each until one accepts it.
+func (a *Admin) officerServers() []string {
+	var out []string
+	for _, u := range append(append([]string{}, a.opts.Admins...), a.opts.Officers...) {
+		if s := auth.UserServerName(u); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// authenticate resolves a bearer or pasted token to an officer.
+func (a *Admin) authenticate(ctx context.Context, token string) (string, error) {
+	var last error = auth.ErrUnknownToken
+	for _, server := range a.officerServers() {
+		user, err := a.deps.Auth.Authenticate(ctx, server, token)
+		if err == nil {
+			if a.role(user) == "" {
+				return user, ErrNotOfficer
+			}
+			return user, nil
+		}
+		last = err
+		if !errors.Is(err, auth.ErrUnknownToken) {
+			break
+		}
+	}
+	return "", last
+}
