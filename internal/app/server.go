@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/catalog"
@@ -140,9 +138,6 @@ func (s *Server) build(ctx context.Context) error {
 		Scanner: scanner,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {
-		return err
-	}
-	if err := s.buildOfficers(ctx); err != nil {
 		return err
 	}
 	s.Admin = s.adminHandler()
