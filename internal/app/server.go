@@ -140,6 +140,9 @@ func (s *Server) build(ctx context.Context) error {
 	if err := s.buildFederation(ctx); err != nil {
 		return err
 	}
+	if err := s.buildOfficers(ctx); err != nil {
+		return err
+	}
 	s.Admin = s.adminHandler()
 	return nil
 }
