@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-go bench vet fmt testenv-up testenv-down clean
+.PHONY: all build run test test-go tour bench vet fmt testenv-up testenv-down clean
 
 all: build
 
@@ -16,9 +16,15 @@ run: build
 
 # test: install what is missing, start MinIO and clamd (NATS is embedded in
 # the tests), run every test with the services' addresses in the
-# environment, then stop only what this run started.
+# environment, then stop only what this run started; then run the README's
+# tour against a fresh `make run` and check every answer.
 test:
 	./scripts/testenv run -- $(MAKE) --no-print-directory test-go
+	./scripts/tour-ci
+
+# tour: the README's five-minute tour against a running `make run`.
+tour:
+	./scripts/tour
 
 test-go: vet
 	$(GO) test -count=1 -timeout 20m ./...

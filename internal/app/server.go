@@ -19,6 +19,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/storage"
+	"github.com/mediarepo/mediarepo/internal/thumbnail"
 )
 
 // Server is mediarepo wired from its configuration.
@@ -135,7 +136,7 @@ func (s *Server) build(ctx context.Context) error {
 		LegacyFreeze: cfg.Media.LegacyFreezeTime(), MinBodyRate: int64(cfg.HTTP.MinBodyRate),
 		UploadsPerSecond: cfg.Limits.UploadsPerSecond, UploadBurst: cfg.Limits.UploadBurst,
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
-		Scanner: scanner,
+		Scanner: scanner, Thumbnails: s.thumbnails(svc),
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {
 		return err
@@ -176,4 +177,16 @@ func (s *Server) adminHandler() http.Handler {
 		mux.Handle("/", s.officers)
 	}
 	return mux
+}
+
+// thumbnails builds the thumbnail flow (nil when disabled).
+func (s *Server) thumbnails(svc *service.Service) httpapi.Thumbnails {
+	c := s.cfg.Thumbnails
+	if !c.Enabled {
+		return nil
+	}
+	lim := thumbnail.DefaultLimits()
+	lim.MaxPixels, lim.MaxFrames = c.MaxPixels, c.MaxFrames
+	lim.MaxInputBytes = min(lim.MaxInputBytes, int64(s.cfg.Media.MaxUploadSize))
+	return service.NewThumbnails(svc, s.blobs, lim, c.Concurrency, s.registry)
 }

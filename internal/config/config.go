@@ -40,6 +40,8 @@ type Config struct {
 	HTTP    HTTP         `yaml:"http"`
 	// ContentScanner configures Element's content-scanner API.
 	ContentScanner ContentScanner `yaml:"content_scanner"`
+	// Thumbnails configures thumbnail generation.
+	Thumbnails Thumbnails `yaml:"thumbnails"`
 	// Officers configures the security officers' review.
 	Officers Officers `yaml:"officers"`
 	// Federation configures the server-server media API (federation.go).
@@ -163,6 +165,21 @@ type ContentScanner struct {
 	Wait Duration `yaml:"wait"`
 }
 
+// Thumbnails configures thumbnails of clean images (PNG, JPEG, GIF, WebP
+// decoded in pure Go; never external decoders).
+type Thumbnails struct {
+	// Enabled serves thumbnails (default true); off answers 404.
+	Enabled bool `yaml:"enabled"`
+	// MaxPixels refuses images whose header claims more pixels (decoding
+	// bombs), before anything is decoded.
+	MaxPixels int64 `yaml:"max_pixels"`
+	// MaxFrames refuses GIFs with more frames.
+	MaxFrames int `yaml:"max_frames"`
+	// Concurrency bounds thumbnails generated at once (each may hold tens
+	// of MB while decoding).
+	Concurrency int `yaml:"concurrency"`
+}
+
 // Media configures upload and download rules.
 type Media struct {
 	// MaxUploadSize caps uploads (≤ Scan.StreamMaxLength, ≤ 2 GiB).
@@ -234,6 +251,7 @@ func Default() Config {
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,
 			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse", LegacyFreeze: DefaultLegacyFreeze},
 		ContentScanner: ContentScanner{Wait: Duration(30 * time.Second)},
+		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
 		Limits:         Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},

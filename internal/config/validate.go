@@ -134,6 +134,9 @@ func (c *Config) Validate() error {
 	if !c.Embedded && c.ContentScanner.KeyFile == "" {
 		bad("content_scanner.key_file: required outside the embedded default (replicas must share the key pair)")
 	}
+	if c.Thumbnails.MaxPixels < 1 || c.Thumbnails.MaxFrames < 1 || c.Thumbnails.Concurrency < 1 {
+		bad("thumbnails: max_pixels, max_frames and concurrency must be ≥ 1")
+	}
 	if c.ContentScanner.Wait <= 0 {
 		bad("content_scanner.wait: must be > 0")
 	}

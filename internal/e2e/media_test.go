@@ -175,6 +175,11 @@ func TestPendingMediaWaitsThenTimesOut(t *testing.T) {
 	if el := time.Since(begin); el < 300*time.Millisecond {
 		t.Fatalf("answered after %s without waiting", el)
 	}
+	// thumbnails follow the same rule: nothing from pending media
+	status, h, body = do(t, "GET", in.URL+"/_matrix/client/v1/media/thumbnail/example.org/"+up.ContentURI.FileID+"?width=32&height=32&timeout_ms=200", aliceToken, nil, nil)
+	if code, _ := errcode(t, body); status != 504 || code != "M_NOT_YET_UPLOADED" || h.Get("Retry-After") == "" {
+		t.Fatalf("thumbnail of pending media: %d %s", status, code)
+	}
 }
 
 func TestAsyncUpload(t *testing.T) {

@@ -43,6 +43,8 @@ type Options struct {
 	// MinBodyRate (bytes/s) and BodyGrace cut off slow upload bodies.
 	MinBodyRate int64
 	BodyGrace   time.Duration
+	// Thumbnails generates thumbnails of clean images (nil: 404).
+	Thumbnails Thumbnails
 	// Scanner wires Element's content-scanner API.
 	Scanner ScannerOptions
 	// Upload and download rate limits per user.
@@ -100,7 +102,7 @@ func (a *API) routeTable() []route {
 		{"legacy_config", "/_matrix/media/v3/config", []string{"GET"}, true, a.config},
 		{"legacy_download", "/_matrix/media/v3/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, false, a.legacyDownload},
 		{"legacy_download_named", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, false, a.legacyDownload},
-	}, a.scannerRoutes()...)
+	}, append(a.scannerRoutes(), a.thumbnailRoutes()...)...)
 }
 
 func (a *API) routes() *mux.Router {

@@ -20,6 +20,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/session"
 	"github.com/mediarepo/mediarepo/internal/storage"
+	"github.com/mediarepo/mediarepo/internal/thumbnail"
 )
 
 // Errors of the HTTP layer itself.
@@ -80,6 +81,12 @@ var errorTable = []struct {
 	{media.ErrLimitExceeded, apiError{status: 429, errcode: "M_LIMIT_EXCEEDED", retry: 1}},
 	{media.ErrConflict, apiError{status: 503, errcode: "M_UNKNOWN", retry: 1}},
 	{storage.ErrNotFound, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{thumbnail.ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{thumbnail.ErrUnsupportedFormat, apiError{status: 400, errcode: "M_UNKNOWN"}},
+	{thumbnail.ErrCorrupt, apiError{status: 400, errcode: "M_UNKNOWN"}},
+	{thumbnail.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE"}},
+	{thumbnail.ErrTooManyPixels, apiError{status: 413, errcode: "M_TOO_LARGE"}},
+	{thumbnail.ErrTooManyFrames, apiError{status: 413, errcode: "M_TOO_LARGE"}},
 	{e2ee.ErrMalformed, apiError{status: 400, errcode: "M_BAD_JSON", reason: "MCS_MALFORMED_JSON"}},
 	{e2ee.ErrFailedToDecrypt, apiError{status: 400, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_FAILED_TO_DECRYPT"}},
 	{e2ee.ErrBadDecryption, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_BAD_DECRYPTION"}},

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,6 +141,16 @@ func (a *API) serveMedia(w http.ResponseWriter, r *http.Request, wait time.Durat
 // stream sends the content of servable media with its headers, a single
 // Range and ETag support.
 func (a *API) stream(w http.ResponseWriter, r *http.Request, rec media.Record, ctype, filename string) error {
+	return a.send(w, r, rec, ctype, filename, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		return a.media.Open(ctx, rec, off, n)
+	})
+}
+
+// send writes the headers for content of rec.Size bytes identified by
+// rec.SHA256 and streams what open returns, honouring Range, HEAD and
+// If-None-Match.
+func (a *API) send(w http.ResponseWriter, r *http.Request, rec media.Record, ctype, filename string,
+	open func(ctx context.Context, off, n int64) (io.ReadCloser, error)) error {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Disposition", contentDisposition(ctype, filename))
@@ -163,7 +175,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, rec media.Record, c
 		w.WriteHeader(status)
 		return nil
 	}
-	body, err := a.media.Open(r.Context(), rec, off, length)
+	body, err := open(r.Context(), off, length)
 	if err != nil {
 		return err
 	}

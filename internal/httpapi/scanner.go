@@ -75,9 +75,13 @@ func (a *API) mcsDownload(w http.ResponseWriter, r *http.Request) error {
 	return a.serveMedia(w, r, a.opts.Scanner.Wait, time.Time{})
 }
 
-// mcsThumbnail: thumbnails are not generated yet.
+// mcsThumbnail serves the thumbnail of clean media, waiting for the
+// verdict up to the scanner's maximum.
 func (a *API) mcsThumbnail(w http.ResponseWriter, r *http.Request) error {
-	return fmt.Errorf("%w: thumbnails are not available", media.ErrNotFound)
+	if err := a.downloads.allow(userID(r.Context())); err != nil {
+		return err
+	}
+	return a.serveThumbnail(w, r, a.opts.Scanner.Wait, time.Time{})
 }
 
 // mcsScan answers the verdict of unencrypted media.

@@ -1,0 +1,161 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/storage"
+	"github.com/mediarepo/mediarepo/internal/thumbnail"
+)
+
+// ThumbPrefix is where generated thumbnails are cached, sealed like every
+// blob, keyed by the content's SHA-256 and the size: identical images share
+// their thumbnails. They are served only after the record they are asked
+// for is checked clean.
+const ThumbPrefix = "thumbs/"
+
+// ThumbBlobs is the sealed store as the thumbnails need it.
+type ThumbBlobs interface {
+	Blobs
+	List(ctx context.Context, prefix string, fn func(storage.Info) error) error
+}
+
+// errFound stops a listing at its first entry.
+var errFound = errors.New("found")
+
+// Thumb is a thumbnail ready to stream: either a cached blob or, when the
+// original is smaller than asked, the original itself.
+type Thumb struct {
+	Record      media.Record
+	Key         string
+	ContentType string
+	Size        int64
+	// Original: serve the record's own content.
+	Original bool
+}
+
+// Thumbnails generates thumbnails of clean images (PNG, JPEG, GIF, WebP,
+// decoded in pure Go with decompression-bomb limits) at the spec's
+// recommended sizes, on first demand, and caches them sealed.
+type Thumbnails struct {
+	svc    *Service
+	blobs  ThumbBlobs
+	limits thumbnail.Limits
+	sem    chan struct{}
+	flight singleflight.Group
+	made   *prometheus.CounterVec
+}
+
+// NewThumbnails returns the thumbnail flow; concurrency bounds how many
+// are generated at once (each may hold tens of MB while decoding).
+func NewThumbnails(svc *Service, blobs ThumbBlobs, limits thumbnail.Limits, concurrency int, reg prometheus.Registerer) *Thumbnails {
+	t := &Thumbnails{svc: svc, blobs: blobs, limits: limits, sem: make(chan struct{}, max(1, concurrency)),
+		made: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_thumbnails_total", Help: "Thumbnail requests by outcome (cached, generated, original, refused).",
+		}, []string{"outcome"})}
+	reg.MustRegister(t.made)
+	return t
+}
+
+// Get returns the thumbnail of media that is servable (clean, waiting up
+// to wait for its verdict, like a download) for req: the best recommended
+// size, generated and cached on first demand.
+func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.Request, wait time.Duration) (Thumb, error) {
+	if err := req.Validate(t.limits); err != nil {
+		return Thumb{}, err
+	}
+	rec, err := t.svc.Download(ctx, origin, id, wait)
+	if err != nil {
+		return Thumb{}, err
+	}
+	size, _ := thumbnail.Pick(thumbnail.RecommendedSizes(), req)
+	sreq := size.Request(req.Animated)
+	base := fmt.Sprintf("%s%s/%dx%d-%s", ThumbPrefix, rec.SHA256, size.Width, size.Height, size.Method)
+	if req.Animated {
+		base += "-animated"
+	}
+	var cached *storage.Info
+	err = t.blobs.List(ctx, base+".", func(info storage.Info) error {
+		cached = &info
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return Thumb{}, fmt.Errorf("looking up cached thumbnails: %w", err)
+	}
+	if cached != nil {
+		t.made.WithLabelValues("cached").Inc()
+		return t.thumb(rec, cached.Key, cached.Size), nil
+	}
+	res, err, _ := t.flight.Do(base, func() (any, error) {
+		return t.generate(context.WithoutCancel(ctx), rec, base, sreq)
+	})
+	if err != nil {
+		t.made.WithLabelValues("refused").Inc()
+		return Thumb{}, err
+	}
+	return res.(Thumb), nil
+}
+
+// thumb describes a cached key; ".original" marks "the original is
+// smaller than this size" (an empty blob, so the decision is cached too).
+func (t *Thumbnails) thumb(rec media.Record, key string, size int64) Thumb {
+	ext := key[strings.LastIndexByte(key, '.')+1:]
+	if ext == "original" {
+		return Thumb{Record: rec, Original: true, ContentType: rec.DeclaredType, Size: rec.Size}
+	}
+	return Thumb{Record: rec, Key: key, ContentType: "image/" + ext, Size: size}
+}
+
+func (t *Thumbnails) generate(ctx context.Context, rec media.Record, base string, req thumbnail.Request) (Thumb, error) {
+	select {
+	case t.sem <- struct{}{}:
+		defer func() { <-t.sem }()
+	case <-ctx.Done():
+		return Thumb{}, ctx.Err()
+	}
+	if rec.Size > t.limits.MaxInputBytes && t.limits.MaxInputBytes > 0 {
+		return Thumb{}, fmt.Errorf("%w: %d bytes", thumbnail.ErrTooLarge, rec.Size)
+	}
+	src, err := t.svc.Open(ctx, rec, 0, -1)
+	if err != nil {
+		return Thumb{}, err
+	}
+	res, err := thumbnail.Generate(ctx, src, req, t.limits)
+	src.Close()
+	if err != nil {
+		return Thumb{}, err
+	}
+	key, data := base+".original", []byte{}
+	if !res.UseOriginal {
+		key, data = base+"."+strings.TrimPrefix(res.ContentType, "image/"), res.Data
+	}
+	if err := t.blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return Thumb{}, fmt.Errorf("caching thumbnail: %w", err)
+	}
+	if res.UseOriginal {
+		t.made.WithLabelValues("original").Inc()
+	} else {
+		t.made.WithLabelValues("generated").Inc()
+	}
+	return t.thumb(rec, key, int64(len(data))), nil
+}
+
+// Open streams a thumbnail (length -1: to the end). The caller closes it.
+func (t *Thumbnails) Open(ctx context.Context, th Thumb, offset, length int64) (io.ReadCloser, error) {
+	if th.Original {
+		return t.svc.Open(ctx, th.Record, offset, length)
+	}
+	if err := th.Record.ServeError(); err != nil || !strings.HasPrefix(th.Key, ThumbPrefix) {
+		return nil, errors.Join(media.ErrNotClean, err)
+	}
+	return t.blobs.Get(ctx, th.Key, offset, length)
+}
