@@ -60,6 +60,7 @@ func (s *Server) buildFederation(ctx context.Context) error {
 	}
 	fed := httpapi.NewFederation(s.svc, verifier, httpapi.FederationOptions{
 		DefaultServer: def, DefaultWait: 20 * time.Second, MaxWait: s.cfg.Media.MaxDownloadWait.D(),
+		Thumbnails: s.thumbs,
 	}, s.log, s.registry)
 	public := s.Public
 	s.Public = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

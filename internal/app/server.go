@@ -43,6 +43,8 @@ type Server struct {
 	officers http.Handler
 	svc      *service.Service
 	jobs     service.Jobs
+	// thumbs generates thumbnails (nil when disabled).
+	thumbs httpapi.Thumbnails
 	// local scans encrypted attachments with the in-process workers.
 	local *localKeyScanner
 }
@@ -116,6 +118,7 @@ func (s *Server) build(ctx context.Context) error {
 		UploadWait: cfg.Scan.UploadWait.D(), DevMarkClean: cfg.Scan.DevMarkClean,
 		RefuseOpaque: cfg.Media.OpaqueContent == "refuse",
 	}, log, s.registry)
+	s.thumbs = s.thumbnails(svc)
 	scanner, err := s.scannerOptions(svc)
 	if err != nil {
 		return err
@@ -136,7 +139,7 @@ func (s *Server) build(ctx context.Context) error {
 		LegacyFreeze: cfg.Media.LegacyFreezeTime(), MinBodyRate: int64(cfg.HTTP.MinBodyRate),
 		UploadsPerSecond: cfg.Limits.UploadsPerSecond, UploadBurst: cfg.Limits.UploadBurst,
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
-		Scanner: scanner, Thumbnails: s.thumbnails(svc),
+		Scanner: scanner, Thumbnails: s.thumbs,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {
 		return err

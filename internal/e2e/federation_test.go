@@ -225,6 +225,25 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("thumbnail of A's image for a user of B", func(t *testing.T) {
+		up, err := a.client(t, aliceA, "alice-a").UploadBytes(ctx, testenv.PNG(t, 800, 600), "image/png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, h, body := do(t, "GET", b.URL+"/_matrix/client/v1/media/thumbnail/"+fa.name+"/"+up.ContentURI.FileID+"?width=96&height=96&method=crop&timeout_ms=30000", "bob-b", nil, nil)
+		if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "image/") {
+			t.Fatalf("remote thumbnail: %d %s", status, body)
+		}
+		resp, err := fa.srv.Client().Get(fa.srv.URL + "/_matrix/federation/v1/media/thumbnail/" + up.ContentURI.FileID + "?width=32&height=32")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("unsigned federation thumbnail: %d", resp.StatusCode)
+		}
+	})
+
 	t.Run("bad signature refused", func(t *testing.T) {
 		signedOnly := strings.Repeat("served to signed requests only. ", 20)
 		up, err := a.client(t, aliceA, "alice-a").UploadBytes(ctx, []byte(signedOnly), "text/plain")
