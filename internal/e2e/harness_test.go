@@ -109,6 +109,8 @@ type setup struct {
 	scannerPub string // its public key
 	// scannerWait is content_scanner.wait ("20s" unless set)
 	scannerWait string
+	// uploadWait is scan.upload_wait ("0s" unless set)
+	uploadWait string
 }
 
 func freeAddr(t *testing.T) string {
@@ -189,12 +191,13 @@ scan:
   workers: 1
   stream_max_length: %d
   ack_wait: 5s
+  upload_wait: %s
 media:
   max_upload_size: 10MiB
   max_pending_creates: 3
   max_download_wait: 30s
 %s`, listen, admin, s.dataDir, listen, s.homeserver, s3env.Endpoint, s.bucket, access, secret,
-		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), s.extra)
+		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), orDefault(s.uploadWait, "0s"), s.extra)
 	in.cfgPath = write("config.yaml", cfg)
 	in.URL, in.Admin = "http://"+listen, "http://"+admin
 	in.start()

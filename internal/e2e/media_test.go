@@ -154,6 +154,28 @@ func TestInfectedUploadIsNeverServed(t *testing.T) {
 	}
 }
 
+// TestUploadWaitsForVerdict: with scan.upload_wait the sender learns at
+// once that a file is infected; the media stays quarantined.
+func TestUploadWaitsForVerdict(t *testing.T) {
+	hs := newHomeserver(t, users())
+	s := newSetup(t, hs)
+	s.uploadWait = "20s"
+	in := start(t, s)
+	status, _, body := do(t, "POST", in.URL+"/_matrix/media/v3/upload", aliceToken, bytes.NewReader(testenv.EICAR()), nil)
+	if code, reason := errcode(t, body); status != 403 || code != "M_FORBIDDEN" || reason != "MCS_MEDIA_NOT_CLEAN" {
+		t.Fatalf("infected upload with upload_wait: %d %s", status, body)
+	}
+	clean := []byte("a clean file " + hex.EncodeToString(testenv.Random(16)))
+	up, err := in.client(t, alice, aliceToken).UploadBytes(context.Background(), clean, "text/plain")
+	if err != nil {
+		t.Fatalf("clean upload with upload_wait: %v", err)
+	}
+	status, _, body = do(t, "GET", in.URL+"/_matrix/client/v1/media/download/example.org/"+up.ContentURI.FileID+"?timeout_ms=0", aliceToken, nil, nil)
+	if status != 200 || !bytes.Equal(body, clean) {
+		t.Fatalf("the clean upload was decided before the answer: %d", status)
+	}
+}
+
 func TestPendingMediaWaitsThenTimesOut(t *testing.T) {
 	hs := newHomeserver(t, users())
 	s := newSetup(t, hs)
