@@ -115,8 +115,15 @@ func TestPublishConsumeAck(t *testing.T) {
 	if err != nil || res.Duplicate || res.Sequence == 0 {
 		t.Fatalf("Publish = %+v, %v", res, err)
 	}
-	if n, err := q.Pending(t.Context()); err != nil || n != 1 {
-		t.Fatalf("Pending = %d, %v; want 1", n, err)
+	// The consumer's pending count follows the stream asynchronously.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := q.Pending(t.Context())
+		if err == nil && n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Pending = %d, %v; want 1", n, err)
+		}
 	}
 	got := make(chan *Delivery, 1)
 	stop := consume(t, q, 2, func(ctx context.Context, d *Delivery) {
