@@ -2,13 +2,11 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 
 	"github.com/mediarepo/mediarepo/internal/audit"
-	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/service"
@@ -34,10 +32,6 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	if len(officers)+len(admins) == 0 {
 		s.log.Warn("no security officers configured (officers.users): the officers' page admits nobody")
 	}
-	authn, err := s.officerAuth()
-	if err != nil {
-		return err
-	}
 	aud, err := audit.Open(ctx, s.nats.JS, audit.Options{Replicas: cfg.NATS.Replicas})
 	if err != nil {
 		return err
@@ -55,7 +49,7 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 		return err
 	}
 	admin, err := httpapi.NewAdmin(httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs,
-		Auth: authn, Log: s.log, Registerer: s.registry}, httpapi.AdminOptions{
+		Auth: s.authn, Log: s.log, Registerer: s.registry}, httpapi.AdminOptions{
 		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods,
 		CookieSecure: *o.CookieSecure, PublicURL: o.PublicURL, TokenHint: tokenHint})
 	if err != nil {
@@ -66,27 +60,4 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	}
 	s.officers = admin
 	return nil
-}
-
-// officerAuth returns the token check of the officers' API: the same kind
-// as the public API's (whoami against the homeservers, or the embedded
-// default's static token file, which build has prepared by now).
-func (s *Server) officerAuth() (auth.Authenticator, error) {
-	cfg := s.cfg
-	if cfg.Auth.Mode == "static" {
-		path := cfg.Auth.StaticTokensFile
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "static-tokens")
-		}
-		st, err := auth.LoadStaticFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("officers: %w", err)
-		}
-		return st, nil
-	}
-	hs := map[string]string{}
-	for _, sn := range cfg.Servers {
-		hs[sn.Name] = sn.Homeserver
-	}
-	return auth.NewWhoami(hs, &http.Client{Timeout: cfg.Auth.Timeout.D()}, cfg.Auth.CacheTTL.D(), cfg.Auth.NegativeTTL.D()), nil
 }

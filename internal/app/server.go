@@ -43,6 +43,8 @@ type Server struct {
 	officers http.Handler
 	svc      *service.Service
 	jobs     service.Jobs
+	// authn checks access tokens for the public API and the officers.
+	authn auth.Authenticator
 	// thumbs generates thumbnails (nil when disabled).
 	thumbs httpapi.Thumbnails
 	// local scans encrypted attachments with the in-process workers.
@@ -63,24 +65,11 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*Serve
 
 func (s *Server) build(ctx context.Context) error {
 	cfg, log := s.cfg, s.log
-	var authn auth.Authenticator
-	if cfg.Auth.Mode == "static" {
-		tokensPath, err := PrepareEmbedded(cfg, log)
-		if err != nil {
-			return err
-		}
-		st, err := auth.LoadStaticFile(tokensPath)
-		if err != nil {
-			return err
-		}
-		authn = st
-	} else {
-		hs := map[string]string{}
-		for _, sn := range cfg.Servers {
-			hs[sn.Name] = sn.Homeserver
-		}
-		authn = auth.NewWhoami(hs, &http.Client{Timeout: cfg.Auth.Timeout.D()}, cfg.Auth.CacheTTL.D(), cfg.Auth.NegativeTTL.D())
+	authn, err := s.authenticator()
+	if err != nil {
+		return err
 	}
+	s.authn = authn
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -192,4 +181,23 @@ func (s *Server) thumbnails(svc *service.Service) httpapi.Thumbnails {
 	lim.MaxPixels, lim.MaxFrames = c.MaxPixels, c.MaxFrames
 	lim.MaxInputBytes = min(lim.MaxInputBytes, int64(s.cfg.Media.MaxUploadSize))
 	return service.NewThumbnails(svc, s.blobs, lim, c.Concurrency, s.registry)
+}
+
+// authenticator returns the token check: the embedded default's static
+// tokens (prepared on first start), or whoami against each server name's
+// homeserver.
+func (s *Server) authenticator() (auth.Authenticator, error) {
+	cfg := s.cfg
+	if cfg.Auth.Mode == "static" {
+		tokensPath, err := PrepareEmbedded(cfg, s.log)
+		if err != nil {
+			return nil, err
+		}
+		return auth.LoadStaticFile(tokensPath)
+	}
+	hs := map[string]string{}
+	for _, sn := range cfg.Servers {
+		hs[sn.Name] = sn.Homeserver
+	}
+	return auth.NewWhoami(hs, &http.Client{Timeout: cfg.Auth.Timeout.D()}, cfg.Auth.CacheTTL.D(), cfg.Auth.NegativeTTL.D()), nil
 }
