@@ -26,6 +26,7 @@ type command struct {
 var commands = map[string]command{
 	"store":           {summary: "raw minio-go vs sealed S3 PUT/GET throughput and upload memory", run: runStore},
 	storeChildCommand: {run: runStoreChild, hidden: true},
+	"http":            {summary: "mediarepo's HTTP API (S3 and fs) vs raw minio-go: small uploads/s, large MB/s, peak RSS", run: runHTTP},
 }
 
 func main() {

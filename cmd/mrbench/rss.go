@@ -85,7 +85,7 @@ func storeChild(conn s3Flags, mode string, size int64) (childResult, error) {
 	}
 	runtime.GC()
 	var res childResult
-	if res.BaselineKB, err = procStatusKB("VmHWM"); err != nil {
+	if res.BaselineKB, err = procStatusKB("self", "VmHWM"); err != nil {
 		return res, err
 	}
 	key := "rss/" + mode
@@ -104,16 +104,16 @@ func storeChild(conn s3Flags, mode string, size int64) (childResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if res.PeakKB, err = procStatusKB("VmHWM"); err != nil {
+	if res.PeakKB, err = procStatusKB("self", "VmHWM"); err != nil {
 		return res, err
 	}
 	return res, b.raw.RemoveObject(ctx, cfg.Bucket, key, minio.RemoveObjectOptions{})
 }
 
 // procStatusKB reads a "kB" field such as VmHWM (peak RSS) from
-// /proc/self/status.
-func procStatusKB(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+// /proc/PID/status (pid "self": this process).
+func procStatusKB(pid, field string) (int64, error) {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
 	}
@@ -124,5 +124,5 @@ func procStatusKB(field string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("%s not in /proc/self/status", field)
+	return 0, fmt.Errorf("%s not in /proc/%s/status", field, pid)
 }

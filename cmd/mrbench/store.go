@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -180,11 +179,9 @@ func storeMain(conn s3Flags, sizesFlag string, repeat int, rssFlag string) error
 	}
 	created := cfg.Bucket == ""
 	if created {
-		var suffix [6]byte
-		if _, err := rand.Read(suffix[:]); err != nil {
+		if cfg.Bucket, err = newBucketName(); err != nil {
 			return err
 		}
-		cfg.Bucket = "mrbench-" + hex.EncodeToString(suffix[:])
 		conn.bucket = cfg.Bucket
 	}
 	ctx := context.Background()
@@ -291,10 +288,9 @@ func (b *bench) measure(ctx context.Context, size int64, repeat int) (map[string
 // cleanup removes the objects of the run and, if the run created it, the
 // bucket.
 func (b *bench) cleanup(ctx context.Context, dropBucket bool) {
-	for oi := range b.raw.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if oi.Err == nil {
-			_ = b.raw.RemoveObject(ctx, b.cfg.Bucket, oi.Key, minio.RemoveObjectOptions{})
-		}
+	objects := b.raw.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Recursive: true})
+	for e := range b.raw.RemoveObjects(ctx, b.cfg.Bucket, objects, minio.RemoveObjectsOptions{}) {
+		fmt.Fprintf(os.Stderr, "mrbench: remove %s: %v\n", e.ObjectName, e.Err)
 	}
 	if dropBucket {
 		if err := b.raw.RemoveBucket(ctx, b.cfg.Bucket); err != nil {
