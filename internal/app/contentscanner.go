@@ -22,6 +22,9 @@ func (s *Server) contentScannerKeys() (*e2ee.KeyPair, error) {
 		path = filepath.Join(s.cfg.DataDir, "content-scanner.key")
 	}
 	if !s.cfg.Embedded {
+		if path == "" {
+			return nil, fmt.Errorf("content_scanner.key_file: required outside the embedded default (replicas must share the key pair)")
+		}
 		kp, err := e2ee.LoadKeyPair(path)
 		if err != nil {
 			return nil, fmt.Errorf("content_scanner.key_file: %w", err)

@@ -131,9 +131,6 @@ func (c *Config) Validate() error {
 	if c.Media.OpaqueContent != "refuse" && c.Media.OpaqueContent != "serve" {
 		bad("media.opaque_content: %q is neither refuse nor serve", c.Media.OpaqueContent)
 	}
-	if !c.Embedded && c.ContentScanner.KeyFile == "" {
-		bad("content_scanner.key_file: required outside the embedded default (replicas must share the key pair)")
-	}
 	if c.Thumbnails.MaxPixels < 1 || c.Thumbnails.MaxFrames < 1 || c.Thumbnails.Concurrency < 1 {
 		bad("thumbnails: max_pixels, max_frames and concurrency must be ≥ 1")
 	}
