@@ -41,6 +41,9 @@ var (
 	// ErrLeaseLost means a lease could not be renewed or released because it
 	// expired or another holder took it.
 	ErrLeaseLost = errors.New("catalog: lease lost")
+	// ErrQuotaExceeded means a counter would pass its limit; nothing was
+	// added.
+	ErrQuotaExceeded = errors.New("catalog: quota exceeded")
 )
 
 // Entry is a record with the revision it was read at; pass the revision
@@ -70,6 +73,13 @@ type Records interface {
 	// as is. fn must not change Origin or ID. It returns the stored record
 	// and its revision; after too many conflicts, media.ErrConflict.
 	Modify(ctx context.Context, origin, id string, fn func(*media.Record) error) (media.Record, uint64, error)
+	// Delete removes the record if it is still at rev (media.ErrConflict
+	// otherwise, media.ErrNotFound when it is gone), so that the key can be
+	// created afresh: for cached remote media past its retention, never
+	// for a decision that must persist (officers keep a tombstone
+	// instead). Its index entries are pruned on the way out or, when
+	// younger than Options.IndexGrace, later by reads and Reindex.
+	Delete(ctx context.Context, origin, id string, rev uint64) error
 }
 
 // Blobs stores per-hash blob records (design §4) keyed by SHA-256, with
@@ -132,6 +142,18 @@ type Leases interface {
 	ReleaseLease(ctx context.Context, l Lease) error
 }
 
+// Counters are deployment-wide counters shared by every replica, changed
+// by compare-and-set.
+type Counters interface {
+	// AddRemoteBytes adds delta to the bytes of cached remote media and
+	// returns the new total. A positive delta that would take the total
+	// over limit (limit > 0) is refused with ErrQuotaExceeded and adds
+	// nothing; limit ≤ 0 means unlimited. The total never goes below 0.
+	AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, error)
+	// RemoteBytes returns the current total.
+	RemoteBytes(ctx context.Context) (int64, error)
+}
+
 // Catalog is everything the media repository keeps about media.
 type Catalog interface {
 	Records
@@ -139,6 +161,7 @@ type Catalog interface {
 	Lookups
 	Waiter
 	Leases
+	Counters
 }
 
 // Apply applies one state-machine change to the stored record with a

@@ -31,6 +31,9 @@ type Options struct {
 	KeyVerdictTTL    time.Duration
 	// LeaseBucket holds leader leases ("mediarepo_leases").
 	LeaseBucket string
+	// CounterBucket holds deployment-wide counters such as the bytes of
+	// cached remote media ("mediarepo_counters").
+	CounterBucket string
 	// Replicas per bucket (1; use 3 in a cluster). See the package doc on
 	// sync_interval.
 	Replicas int
@@ -66,6 +69,9 @@ func (o *Options) defaults() {
 	if o.LeaseBucket == "" {
 		o.LeaseBucket = "mediarepo_leases"
 	}
+	if o.CounterBucket == "" {
+		o.CounterBucket = "mediarepo_counters"
+	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
@@ -92,6 +98,8 @@ type KV struct {
 	index   jetstream.KeyValue
 	blobs   jetstream.KeyValue
 	leases  jetstream.KeyValue
+	// counters holds shared counters (counter.go).
+	counters jetstream.KeyValue
 	// keyVerdicts holds per-key verdicts of encrypted media (keyverdict.go).
 	keyVerdicts jetstream.KeyValue
 	js          jetstream.JetStream
@@ -160,6 +168,7 @@ func NewKV(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.
 		{&c.index, jetstream.KeyValueConfig{Bucket: opts.IndexBucket, Description: "mediarepo derived lookups (hash, uploader, state)", LimitMarkerTTL: indexMarkerTTL}},
 		{&c.blobs, jetstream.KeyValueConfig{Bucket: opts.BlobBucket, Description: "mediarepo per-hash blob records"}},
 		{&c.leases, jetstream.KeyValueConfig{Bucket: opts.LeaseBucket, Description: "mediarepo leader leases", LimitMarkerTTL: time.Second}},
+		{&c.counters, jetstream.KeyValueConfig{Bucket: opts.CounterBucket, Description: "mediarepo shared counters (remote media bytes)"}},
 		{&c.keyVerdicts, jetstream.KeyValueConfig{Bucket: opts.KeyVerdictBucket, Description: "mediarepo per-key verdicts of encrypted media (key digests only)", TTL: opts.KeyVerdictTTL}},
 	}
 	for _, b := range buckets {
@@ -268,6 +277,40 @@ func (c *KV) update(ctx context.Context, old, rec media.Record, rev uint64) (uin
 		}
 	}
 	return newRev, nil
+}
+
+// Delete implements Records: a compare-and-set purge of the record (the
+// server checks rev), then a best-effort prune of its index entries under
+// the index rules (index.go): an entry is removed only when older than
+// IndexGrace and not rewritten meanwhile, so the entries of a record
+// created again under the same key at once are kept.
+func (c *KV) Delete(ctx context.Context, origin, id string, rev uint64) error {
+	old, cur, err := c.Get(ctx, origin, id)
+	if err != nil {
+		return err
+	}
+	key, _, err := encodeRecord(old)
+	if err != nil {
+		return err
+	}
+	if cur != rev {
+		c.metrics.conflicts.WithLabelValues("record").Inc()
+		return fmt.Errorf("%w: %s is at revision %d, not %d", media.ErrConflict, old.MXC(), cur, rev)
+	}
+	err = c.records.Purge(ctx, key, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		c.metrics.conflicts.WithLabelValues("record").Inc()
+		return fmt.Errorf("%w: %s changed since revision %d", media.ErrConflict, old.MXC(), rev)
+	}
+	if err != nil {
+		return c.failed("delete", fmt.Errorf("catalog: delete %s: %w", old.MXC(), err))
+	}
+	for _, k := range indexKeys(old) {
+		if _, err := c.pruneEntry(ctx, k, media.Record{}, 0, false); err != nil {
+			c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+		}
+	}
+	return nil
 }
 
 // Modify implements Records.
