@@ -7,25 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
-func startJetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(testenv.NATSURL(t))
-	if err != nil {
-		t.Fatalf("connect to embedded NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+// startJetStream is testenv.JetStream: a real embedded NATS server.
+func startJetStream(t *testing.T) jetstream.JetStream { return testenv.JetStream(t) }
 
 func TestAppendAndList(t *testing.T) {
 	ctx := context.Background()

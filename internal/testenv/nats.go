@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS starts an embedded NATS server with JetStream on a free loopback
@@ -38,4 +40,21 @@ func NATS(t testing.TB) *server.Server {
 func NATSURL(t testing.TB) string {
 	t.Helper()
 	return NATS(t).ClientURL()
+}
+
+// JetStream starts an embedded NATS server (see NATS) and returns a
+// JetStream client connected to it; the connection closes when the test
+// ends.
+func JetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(NATSURL(t))
+	if err != nil {
+		t.Fatalf("connect to embedded NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
