@@ -105,6 +105,9 @@ func (s *Service) Open(ctx context.Context, rec media.Record, offset, length int
 	if !strings.HasPrefix(rec.BlobKey, MediaPrefix) {
 		return nil, fmt.Errorf("%w: blob %s is outside the servable prefix", media.ErrNotClean, rec.BlobKey)
 	}
+	if offset == 0 && length >= rec.Size {
+		length = -1 // a whole-blob read is one backend request (a range needs a Stat too)
+	}
 	rc, err := s.blobs.Get(ctx, rec.BlobKey, offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", rec.MXC(), err)

@@ -157,5 +157,8 @@ func (t *Thumbnails) Open(ctx context.Context, th Thumb, offset, length int64) (
 	if err := th.Record.ServeError(); err != nil || !strings.HasPrefix(th.Key, ThumbPrefix) {
 		return nil, errors.Join(media.ErrNotClean, err)
 	}
+	if offset == 0 && length >= th.Size {
+		length = -1 // one backend request instead of a Stat and a range
+	}
 	return t.blobs.Get(ctx, th.Key, offset, length)
 }
