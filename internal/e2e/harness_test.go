@@ -57,7 +57,7 @@ type homeserver struct {
 	down  bool
 }
 
-func newHomeserver(t *testing.T, users map[string]string) *homeserver {
+func newHomeserver(t testing.TB, users map[string]string) *homeserver {
 	hs := &homeserver{users: users}
 	hs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.mu.Lock()
@@ -87,7 +87,7 @@ func (hs *homeserver) setDown(down bool) {
 
 // instance is one running mediarepo process.
 type instance struct {
-	t       *testing.T
+	t       testing.TB
 	URL     string
 	Admin   string
 	cfgPath string
@@ -113,7 +113,7 @@ type setup struct {
 	uploadWait string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func freeAddr(t *testing.T) string {
 
 // newSetup prepares real services: an embedded NATS server, a fresh MinIO
 // bucket, a master key.
-func newSetup(t *testing.T, hs *homeserver) setup {
+func newSetup(t testing.TB, hs *homeserver) setup {
 	_, bucket := testenv.S3Bucket(t)
 	keyDir := t.TempDir()
 	if err := sealed.GenerateKeyFile(filepath.Join(keyDir, "2026-11-23.key")); err != nil {
@@ -143,7 +143,7 @@ func newSetup(t *testing.T, hs *homeserver) setup {
 }
 
 // start writes the config and starts the binary, waiting for /healthz.
-func start(t *testing.T, s setup) *instance {
+func start(t testing.TB, s setup) *instance {
 	t.Helper()
 	s3env := testenv.S3(t)
 	dir := t.TempDir()
@@ -254,7 +254,7 @@ func (in *instance) stop() {
 }
 
 // client is a mautrix client of a user against the instance.
-func (in *instance) client(t *testing.T, user, token string) *mautrix.Client {
+func (in *instance) client(t testing.TB, user, token string) *mautrix.Client {
 	c, err := mautrix.NewClient(in.URL, id.UserID(user), token)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func (in *instance) client(t *testing.T, user, token string) *mautrix.Client {
 }
 
 // do sends a raw request and returns status, headers and body.
-func do(t *testing.T, method, url, token string, body io.Reader, hdr map[string]string) (int, http.Header, []byte) {
+func do(t testing.TB, method, url, token string, body io.Reader, hdr map[string]string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, body)
 	if err != nil {
@@ -288,7 +288,7 @@ func do(t *testing.T, method, url, token string, body io.Reader, hdr map[string]
 }
 
 // errcode decodes a Matrix error body.
-func errcode(t *testing.T, body []byte) (string, string) {
+func errcode(t testing.TB, body []byte) (string, string) {
 	t.Helper()
 	var e struct {
 		ErrCode string `json:"errcode"`
