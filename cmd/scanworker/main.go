@@ -113,7 +113,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
 			Queue: q, Enqueuer: q, Log: log, Registerer: reg,
 		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
-			worker.ReconcilerOptions{Holder: name}, func(w *worker.Worker) {
+			app.ReconcilerOptions(cfg, name), func(w *worker.Worker) {
 				// encrypted attachments: request/reply over core NATS (design §2a)
 				go func() {
 					if err := worker.ServeEncrypted(ctx, nc.Conn, w, log); err != nil {

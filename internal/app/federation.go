@@ -52,7 +52,8 @@ func (s *Server) buildFederation(ctx context.Context) error {
 		Policy:  federation.AddrPolicy{AllowPrivate: cfg.AllowPrivateAddresses},
 		RootCAs: roots, Timeout: cfg.Timeout(), MaxSize: cfg.MaxSize(s.cfg.Media.MaxUploadSize), ACL: acl,
 	})
-	s.svc.EnableRemote(client, service.RemoteOptions{Local: names, Timeout: cfg.Timeout()}, s.registry)
+	s.svc.EnableRemote(client, service.RemoteOptions{Local: names, Timeout: cfg.Timeout(),
+		Counter: s.catalog, Quota: int64(cfg.RemoteQuota)}, s.registry)
 	verifier := federation.NewVerifier(federation.NewKeyStore(client), acl, func(n string) bool { return ours[n] })
 	def := ""
 	if len(names) == 1 {
@@ -71,6 +72,7 @@ func (s *Server) buildFederation(ctx context.Context) error {
 		public.ServeHTTP(w, r)
 	})
 	s.log.Info("federation enabled", "sign_as", cfg.SignAs(s.cfg.Servers), "key_id", string(key.ID),
-		"allowed_peers", len(cfg.AllowedPeers), "allow_private_addresses", cfg.AllowPrivateAddresses)
+		"allowed_peers", len(cfg.AllowedPeers), "allow_private_addresses", cfg.AllowPrivateAddresses,
+		"remote_quota", int64(cfg.RemoteQuota), "remote_retention", cfg.RemoteRetention.D().String())
 	return ctx.Err()
 }

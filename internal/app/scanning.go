@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/scan/clamd"
@@ -33,6 +34,13 @@ func OpenQueue(ctx context.Context, s *Server) (*queue.Queue, error) {
 	cfg := s.cfg
 	return queue.New(ctx, s.nats.JS, queue.Options{Replicas: cfg.NATS.Replicas,
 		AckWait: cfg.Scan.AckWait.D(), MaxDeliver: cfg.Scan.MaxDeliver}, s.log, s.registry)
+}
+
+// ReconcilerOptions are the reconciler's settings from the configuration,
+// for holder (InstanceName): the same in mediarepo's in-process workers and
+// in scanworker.
+func ReconcilerOptions(cfg config.Config, holder string) worker.ReconcilerOptions {
+	return worker.ReconcilerOptions{Holder: holder, RemoteRetention: cfg.Federation.RemoteRetention.D()}
 }
 
 // buildScanning opens the queue the uploads publish to and, when
@@ -70,7 +78,7 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry}
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
-			worker.ReconcilerOptions{Holder: name}, func(w *worker.Worker) { s.local.w.Store(w) })
+			ReconcilerOptions(cfg, name), func(w *worker.Worker) { s.local.w.Store(w) })
 	})
 	s.log.Info("in-process scan workers", "count", cfg.Scan.Workers, "clamd", cfg.Scan.Clamd)
 	return q, nil

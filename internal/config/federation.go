@@ -35,6 +35,14 @@ type Federation struct {
 	MaxRemoteSize ByteSize `yaml:"max_remote_size"`
 	// FetchTimeout bounds one remote fetch, body included (0: 60s).
 	FetchTimeout Duration `yaml:"fetch_timeout"`
+	// RemoteQuota caps the total bytes of cached remote media across the
+	// deployment (0: unlimited); a fetch that would pass it fails with 502
+	// M_TOO_LARGE and stores nothing.
+	RemoteQuota ByteSize `yaml:"remote_quota"`
+	// RemoteRetention is how long cached remote media is kept after its
+	// fetch (0: forever); older clean copies are dropped by the reconciler
+	// and fetched, and scanned, again on the next request.
+	RemoteRetention Duration `yaml:"remote_retention"`
 }
 
 // defaultFetchTimeout is FetchTimeout's default.
@@ -87,6 +95,12 @@ func (f Federation) validate(servers []ServerName, maxUpload ByteSize) []error {
 	}
 	if f.FetchTimeout < 0 {
 		bad("federation.fetch_timeout: must be ≥ 0")
+	}
+	if f.RemoteQuota < 0 {
+		bad("federation.remote_quota: must be ≥ 0 (0: unlimited)")
+	}
+	if f.RemoteRetention < 0 {
+		bad("federation.remote_retention: must be ≥ 0 (0: keep forever)")
 	}
 	for _, p := range f.AllowedPeers {
 		if p == "" || p == "*" || p == "*." {

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFederationValidate(t *testing.T) {
@@ -22,6 +23,9 @@ func TestFederationValidate(t *testing.T) {
 		"remote cap over uploads": {Federation{Enabled: true, SigningKeyFile: "k", MaxRemoteSize: 11}, one, "max_remote_size"},
 		"wildcard everything":     {Federation{Enabled: true, SigningKeyFile: "k", AllowedPeers: []string{"*"}}, one, "allowed_peers"},
 		"negative timeout":        {Federation{Enabled: true, SigningKeyFile: "k", FetchTimeout: -1}, one, "fetch_timeout"},
+		"negative quota":          {Federation{Enabled: true, SigningKeyFile: "k", RemoteQuota: -1}, one, "remote_quota"},
+		"negative retention":      {Federation{Enabled: true, SigningKeyFile: "k", RemoteRetention: -1}, one, "remote_retention"},
+		"quota and retention":     {Federation{Enabled: true, SigningKeyFile: "k", RemoteQuota: 5, RemoteRetention: Duration(time.Hour)}, one, ""},
 	} {
 		errs := tc.f.validate(tc.servers, 10)
 		switch {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
@@ -28,6 +29,15 @@ type RemoteOptions struct {
 	// Timeout bounds one fetch, body included; it runs on even when the
 	// request that started it goes away, for the others waiting on it.
 	Timeout time.Duration
+	// Counter counts the bytes of cached remote media across the
+	// deployment (nil: not counted). Each fetch reserves its bytes before
+	// they are stored and keeps the stored size; the reconciler's
+	// retention gives them back.
+	Counter RemoteBytes
+	// Quota caps Counter's total (0: unlimited). A fetch that would pass
+	// it fails closed with federation.ErrRemoteTooLarge wrapping
+	// catalog.ErrQuotaExceeded (502 M_TOO_LARGE) and stores nothing.
+	Quota int64
 }
 
 // remote is the state of remote fetching: one fetch per media at a time
@@ -119,7 +129,27 @@ func (s *Service) storeRemote(ctx context.Context, origin, id string) (media.Rec
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	c, err := s.store(ctx, Upload{Origin: origin, Filename: m.Filename, DeclaredType: ctype, Body: m.Body, ContentLength: m.Length})
+	q := &reservation{counter: r.opts.Counter, limit: r.opts.Quota}
+	// Whatever fails from here gives the reservation back (a no-op once
+	// the record holds it).
+	defer func() {
+		if err := q.release(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("releasing a remote quota reservation failed; the reconciler corrects the count", "media", media.MXC(origin, id), "err", err)
+		}
+	}()
+	if err := q.reserve(ctx, m.Length); err != nil {
+		r.fetches.WithLabelValues(outcome(err)).Inc()
+		return media.Record{}, fmt.Errorf("fetching %s: %w", media.MXC(origin, id), err)
+	}
+	c, err := s.store(ctx, Upload{Origin: origin, Filename: m.Filename, DeclaredType: ctype, Body: q.reader(ctx, m.Body), ContentLength: m.Length})
+	if err != nil && q.err != nil {
+		err = q.err // the quota's refusal, whatever the store wrapped it in
+	}
+	if err == nil {
+		if err = q.settle(ctx, c.Size); err != nil {
+			s.dropRef(context.WithoutCancel(ctx), c)
+		}
+	}
 	if err != nil {
 		r.fetches.WithLabelValues(outcome(err)).Inc()
 		return media.Record{}, fmt.Errorf("storing %s: %w", media.MXC(origin, id), err)
@@ -140,6 +170,7 @@ func (s *Service) storeRemote(ctx context.Context, origin, id string) (media.Rec
 		r.fetches.WithLabelValues("failed").Inc()
 		return media.Record{}, fmt.Errorf("recording %s: %w", rec.MXC(), err)
 	}
+	q.held = 0 // the record holds the bytes now
 	r.fetches.WithLabelValues("stored").Inc()
 	s.log.Info("remote media fetched", "media", rec.MXC(), "size", rec.Size, "sha256", rec.SHA256)
 	// Queue the scan (or mark clean in development). A refusal after the
@@ -155,6 +186,8 @@ func outcome(err error) string {
 		return "peer_not_allowed"
 	case errors.Is(err, federation.ErrAddressForbidden):
 		return "address_forbidden"
+	case errors.Is(err, catalog.ErrQuotaExceeded):
+		return "quota"
 	case errors.Is(err, federation.ErrRemoteTooLarge), errors.Is(err, media.ErrTooLarge):
 		return "too_large"
 	case errors.Is(err, media.ErrNotFound):

@@ -44,6 +44,7 @@ type Catalog interface {
 	GetBlob(ctx context.Context, sha256 string) (media.Blob, uint64, error)
 	CreateBlob(ctx context.Context, b media.Blob) (uint64, error)
 	UpdateBlob(ctx context.Context, b media.Blob, rev uint64) (uint64, error)
+	DeleteBlob(ctx context.Context, sha256 string, rev uint64) error
 }
 
 // Jobs queues scans. Enqueue is keyed by the record's revision so that a

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
 // Upload is one upload request's content and metadata.
@@ -243,33 +245,17 @@ func (s *Service) attach(ctx context.Context, c media.Content) (string, error) {
 }
 
 // dropRef releases the blob reference taken for content that did not get
-// a record (a failed create). The blob is deleted with its last reference.
+// a record (a failed create) or whose record was removed (catalog.ReleaseBlob).
+// The blob is deleted with its last reference.
 func (s *Service) dropRef(ctx context.Context, c media.Content) {
-	for attempt := 0; attempt < 10; attempt++ {
-		b, rev, err := s.catalog.GetBlob(ctx, c.SHA256)
-		if err != nil {
-			if !errors.Is(err, media.ErrNotFound) {
-				s.log.Warn("dropping blob reference failed", "sha256", c.SHA256, "err", err)
-			}
-			return
-		}
-		next, last, err := b.DropRef(s.now())
-		if err != nil {
-			s.log.Warn("dropping blob reference failed", "sha256", c.SHA256, "err", err)
-			return
-		}
-		if _, err := s.catalog.UpdateBlob(ctx, next, rev); errors.Is(err, media.ErrConflict) {
-			continue
-		} else if err != nil {
-			s.log.Warn("dropping blob reference failed", "sha256", c.SHA256, "err", err)
-			return
-		}
-		if last {
-			if err := s.blobs.Delete(ctx, b.BlobKey); err != nil {
-				s.log.Warn("deleting unreferenced blob failed; garbage collection will", "key", b.BlobKey, "err", err)
-			}
-		}
+	purge, err := catalog.ReleaseBlob(ctx, s.catalog, c.SHA256, c.BlobKey, s.now())
+	if err != nil {
+		s.log.Warn("dropping blob reference failed", "sha256", c.SHA256, "err", err)
+	}
+	if purge == "" {
 		return
 	}
-	s.log.Warn("dropping blob reference gave up after repeated conflicts", "sha256", c.SHA256)
+	if err := s.blobs.Delete(ctx, purge); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.log.Warn("deleting unreferenced blob failed; garbage collection will", "key", purge, "err", err)
+	}
 }

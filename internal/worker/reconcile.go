@@ -22,6 +22,10 @@ type ReconcilerCatalog interface {
 	Walk(ctx context.Context, fn func(catalog.Entry) error) error
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (catalog.Lease, error)
 	ReleaseLease(ctx context.Context, l catalog.Lease) error
+	// For the retention of cached remote media (retention.go).
+	catalog.BlobRefs
+	Delete(ctx context.Context, origin, id string, rev uint64) error
+	catalog.Counters
 }
 
 // BlobLister lists and deletes stored blobs (storage.Store has it).
@@ -68,6 +72,13 @@ type ReconcilerOptions struct {
 	// MediaPrefix is where collectable blobs live ("media/"); quarantined
 	// blobs are never collected.
 	MediaPrefix string
+	// RemoteRetention is how long cached remote media is kept after its
+	// fetch (0: forever; federation.remote_retention). See retention.go.
+	RemoteRetention time.Duration
+	// RetentionEvery is the interval of the retention walk (a tenth of
+	// RemoteRetention, within 1s..1h). Interval is shortened to it when
+	// longer, so that a short retention is kept to.
+	RetentionEvery time.Duration
 }
 
 func (o *ReconcilerOptions) defaults() {
@@ -90,6 +101,10 @@ func (o *ReconcilerOptions) defaults() {
 	set(&o.StuckAfter, 10*time.Minute)
 	set(&o.CollectEvery, time.Hour)
 	set(&o.GCGrace, time.Hour)
+	if o.RemoteRetention > 0 {
+		set(&o.RetentionEvery, min(max(o.RemoteRetention/10, time.Second), time.Hour))
+		o.Interval = min(o.Interval, o.RetentionEvery)
+	}
 }
 
 // Reconciler repairs what crashes and lost messages leave behind (design
@@ -109,7 +124,10 @@ func (o *ReconcilerOptions) defaults() {
 //     of uploads that crashed between the blob record and the media record
 //     are not found this way (the catalog offers no walk over blob
 //     records): their blob is collected, and a later upload of the same
-//     bytes shares the missing blob and is blocked (fail closed).
+//     bytes shares the missing blob and is blocked (fail closed). The same
+//     walk corrects the count of cached remote media bytes (retention.go).
+//   - every RetentionEvery, with RemoteRetention set: clean cached remote
+//     media older than RemoteRetention is dropped (retention.go).
 type Reconciler struct {
 	cat     ReconcilerCatalog
 	blobs   BlobLister
@@ -120,8 +138,9 @@ type Reconciler struct {
 	actions *prometheus.CounterVec
 	leader  prometheus.Gauge
 
-	enqueued    map[string]time.Time
-	lastCollect time.Time
+	enqueued      map[string]time.Time
+	lastCollect   time.Time
+	lastRetention time.Time
 }
 
 // NewReconciler returns a Reconciler. reg may be nil.
@@ -136,7 +155,7 @@ func NewReconciler(cat ReconcilerCatalog, blobs BlobLister, jobs Enqueuer, opts 
 	r := &Reconciler{cat: cat, blobs: blobs, jobs: jobs, opts: opts, log: log, now: time.Now,
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_reconciler_actions_total",
-			Help: "Repairs done by the reconciler, by action (requeued, expired, collected, reindexed).",
+			Help: "Repairs done by the reconciler, by action (requeued, expired, collected, reindexed, remote_dropped, remote_bytes_corrected).",
 		}, []string{"action"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mediarepo_reconciler_leader",
@@ -227,6 +246,13 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		}
 		errs = append(errs, err)
 	}
+	if r.opts.RemoteRetention > 0 && now.Sub(r.lastRetention) >= r.opts.RetentionEvery {
+		err := r.retain(ctx, now)
+		if err == nil {
+			r.lastRetention = now
+		}
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -289,14 +315,25 @@ func (r *Reconciler) requeue(ctx context.Context, now time.Time) error {
 // record names, then repairs the catalog's indexes.
 func (r *Reconciler) collect(ctx context.Context, now time.Time) error {
 	referenced := map[string]bool{}
-	err := r.cat.Walk(ctx, func(e catalog.Entry) error {
+	before, err := r.cat.RemoteBytes(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the remote bytes count: %w", err)
+	}
+	var remote int64
+	err = r.cat.Walk(ctx, func(e catalog.Entry) error {
 		if e.Record.BlobKey != "" {
 			referenced[e.Record.BlobKey] = true
+		}
+		if holdsRemoteBytes(e.Record) {
+			remote += e.Record.Size
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("collecting blobs: walking records: %w", err)
+	}
+	if err := r.correctRemoteBytes(ctx, before, remote); err != nil {
+		return err
 	}
 	var orphans []string
 	err = r.blobs.List(ctx, r.opts.MediaPrefix, func(info storage.Info) error {
