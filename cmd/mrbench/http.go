@@ -377,76 +377,93 @@ func (r *httpRun) timeDownload(ctx context.Context, o *download) error {
 
 func (r *httpRun) isLarge(size int64) bool { return slices.Contains(r.cfg.large, size) }
 
-// memory measures the peak RSS growth of a fresh mediarepo process per
-// backend: one large upload, then many concurrent ones. The peak (VmHWM)
-// is reset before each measurement; growth is the peak minus the fresh
-// process's VmRSS.
+// memory measures the peak RSS growth of mediarepo processes: per repeat
+// and backend, a fresh process takes one large upload ("one", the goal's
+// figure) and then a second one ("again": what the first left resident
+// counts too); another fresh process takes many concurrent uploads. The
+// peak (VmHWM) is reset before each measurement; growth is the peak minus
+// the fresh process's VmRSS after one small upload.
 func (r *httpRun) memory(ctx context.Context) error {
-	fmt.Printf("\nmemory: a fresh upload instance per backend; VmHWM reset (clear_refs) before each measurement\n")
-	for _, backend := range []string{"s3", "fs"} {
-		in, err := r.instance(ctx, "memory-"+backend, backend, false, "")
-		if err != nil {
-			return err
-		}
-		err = r.measureMemory(ctx, in, backend)
-		in.stop()
-		_ = os.RemoveAll(filepath.Join(r.dir, "memory-"+backend)) // free the disk for the next one
-		if err != nil {
+	fmt.Printf("\nmemory: fresh upload instances; VmHWM reset (clear_refs) before each measurement\n")
+	large, each := r.cfg.rss, r.cfg.rssEach
+	one := func(c *apiClient) func() error {
+		return func() error {
+			_, err := c.upload(ctx, r.upContent.large(large), large)
 			return err
 		}
 	}
-	return nil
-}
-
-func (r *httpRun) measureMemory(ctx context.Context, in *instance, backend string) error {
-	c := newAPIClient(in, r.f.rssConc)
-	if _, err := c.upload(ctx, bytes.NewReader(r.upContent.small(r.cfg.small)), r.cfg.small); err != nil {
-		return fmt.Errorf("memory warm-up on %s: %w", backend, err)
-	}
-	// The baseline is the fresh process's RSS after one small upload, for
-	// every measurement: a later repeat's peak includes whatever an
-	// earlier one left resident, so the growth is an upper bound.
-	before, err := in.rssKB("VmRSS")
-	if err != nil {
-		return err
-	}
-	r.figs.add("rss baseline "+backend, float64(before*1024)/1e6)
-	measure := func(name string, fn func() error) error {
-		if err := in.resetPeak(); err != nil {
-			return err
-		}
-		if err := fn(); err != nil {
-			return fmt.Errorf("%s on %s: %w", name, backend, err)
-		}
-		peak, err := in.rssKB("VmHWM")
-		if err != nil {
-			return err
-		}
-		r.figs.add(fmt.Sprintf("rss %s %s growth", name, backend), float64((peak-before)*1024)/1e6)
-		fmt.Printf("  %s %s: peak RSS %.0f MB, growth %.0f MB\n", backend, name, float64(peak*1024)/1e6, float64((peak-before)*1024)/1e6)
-		r.figs.add(fmt.Sprintf("rss %s %s peak", name, backend), float64(peak*1024)/1e6)
-		return nil
-	}
-	for range r.f.repeat {
-		if err := measure("one", func() error {
-			_, err := c.upload(ctx, r.upContent.large(r.cfg.rss), r.cfg.rss)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	each := r.cfg.rssEach
-	for range r.f.repeat {
-		if err := measure("many", func() error {
+	many := func(c *apiClient) func() error {
+		return func() error {
 			_, err := concurrently(ctx, r.f.rssConc, r.f.rssConc, func(ctx context.Context) error {
 				_, err := c.upload(ctx, r.upContent.large(each), each)
 				return err
 			})
 			return err
-		}); err != nil {
-			return err
 		}
 	}
+	for range r.f.repeat {
+		for _, backend := range []string{"s3", "fs"} {
+			if err := r.freshMemory(ctx, backend, func(m *memProbe) error {
+				if err := m.measure("one", one(m.c)); err != nil {
+					return err
+				}
+				return m.measure("again", one(m.c))
+			}); err != nil {
+				return err
+			}
+			if err := r.freshMemory(ctx, backend, func(m *memProbe) error { return m.measure("many", many(m.c)) }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// memProbe measures one fresh instance's memory.
+type memProbe struct {
+	r       *httpRun
+	in      *instance
+	c       *apiClient
+	backend string
+	before  int64 // VmRSS in kB after one small upload
+}
+
+// freshMemory starts a fresh instance, takes its baseline and runs fn on
+// it, then stops it and frees its disk.
+func (r *httpRun) freshMemory(ctx context.Context, backend string, fn func(*memProbe) error) error {
+	name := "memory-" + backend
+	in, err := r.instance(ctx, name, backend, false, "")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(filepath.Join(r.dir, name)) }() // free the disk for the next one
+	defer in.stop()
+	m := &memProbe{r: r, in: in, c: newAPIClient(in, r.f.rssConc), backend: backend}
+	if _, err := m.c.upload(ctx, bytes.NewReader(r.upContent.small(r.cfg.small)), r.cfg.small); err != nil {
+		return fmt.Errorf("memory warm-up on %s: %w", backend, err)
+	}
+	if m.before, err = in.rssKB("VmRSS"); err != nil {
+		return err
+	}
+	r.figs.add("rss baseline "+backend, float64(m.before*1024)/1e6)
+	return fn(m)
+}
+
+func (m *memProbe) measure(name string, fn func() error) error {
+	if err := m.in.resetPeak(); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s on %s: %w", name, m.backend, err)
+	}
+	peak, err := m.in.rssKB("VmHWM")
+	if err != nil {
+		return err
+	}
+	peakMB, growMB := float64(peak*1024)/1e6, float64((peak-m.before)*1024)/1e6
+	m.r.figs.add(fmt.Sprintf("rss %s %s growth", name, m.backend), growMB)
+	m.r.figs.add(fmt.Sprintf("rss %s %s peak", name, m.backend), peakMB)
+	fmt.Printf("  %s %-5s peak RSS %4.0f MB, growth %4.0f MB\n", m.backend, name, peakMB, growMB)
 	return nil
 }
 
