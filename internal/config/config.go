@@ -242,7 +242,7 @@ func Default() Config {
 		Servers:     []ServerName{{Name: "localhost"}},
 		Auth: Auth{Mode: "static", CacheTTL: Duration(time.Minute),
 			NegativeTTL: Duration(10 * time.Second), Timeout: Duration(5 * time.Second)},
-		Storage: Storage{Backend: "fs", S3: S3{PartSize: 16 << 20, Concurrency: 4}},
+		Storage: Storage{Backend: "fs", S3: S3{PartSize: 16 << 20, Concurrency: 2}},
 		NATS:    NATS{Replicas: 1, SyncInterval: "always"},
 		Scan: Scan{StreamMaxLength: 100 << 20, Workers: 2, Timeout: Duration(5 * time.Minute),
 			MaxDeliver: 5, AckWait: Duration(30 * time.Second), MaxSignatureAge: Duration(48 * time.Hour)},
