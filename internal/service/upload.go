@@ -212,13 +212,16 @@ func (s *Service) store(ctx context.Context, up Upload) (media.Content, error) {
 // c's blob) and returns the blob key the record must use.
 func (s *Service) attach(ctx context.Context, c media.Content) (string, error) {
 	for attempt := 0; attempt < 10; attempt++ {
+		// Most uploads are new content: try the create first (one write
+		// instead of a read and a write); an existing record — shared,
+		// or a blocked hash — answers ErrExists.
+		_, err := s.catalog.CreateBlob(ctx, media.NewBlob(c.SHA256, c.BlobKey, c.Size, s.now()))
+		if !errors.Is(err, media.ErrExists) {
+			return c.BlobKey, err
+		}
 		b, rev, err := s.catalog.GetBlob(ctx, c.SHA256)
 		if errors.Is(err, media.ErrNotFound) {
-			_, err = s.catalog.CreateBlob(ctx, media.NewBlob(c.SHA256, c.BlobKey, c.Size, s.now()))
-			if errors.Is(err, media.ErrExists) {
-				continue
-			}
-			return c.BlobKey, err
+			continue // deleted meanwhile: create again
 		}
 		if err != nil {
 			return "", err
