@@ -59,6 +59,7 @@ var errorTable = []struct {
 	{ErrUnrecognized, apiError{status: 404, errcode: "M_UNRECOGNIZED"}},
 	{errMethod, apiError{status: 405, errcode: "M_UNRECOGNIZED"}},
 	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN"}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{federation.ErrUnauthorized, apiError{status: 401, errcode: "M_UNAUTHORIZED"}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -165,6 +166,9 @@ func (b *minRateBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: no bytes for %s", errTooSlow, b.grace)
+	}
 	if el := time.Since(b.start); b.min > 0 && el > b.grace && float64(b.n) < float64(b.min)*el.Seconds() {
 		return n, fmt.Errorf("%w: %d bytes in %s", errTooSlow, b.n, el.Round(time.Second))
 	}
