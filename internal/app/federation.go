@@ -59,7 +59,7 @@ func (s *Server) buildFederation(ctx context.Context) error {
 	if len(names) == 1 {
 		def = names[0]
 	}
-	fed := httpapi.NewFederation(s.svc, verifier, httpapi.FederationOptions{
+	fed := httpapi.NewFederation(s.svc.ForPeers(), verifier, httpapi.FederationOptions{
 		DefaultServer: def, DefaultWait: 20 * time.Second, MaxWait: s.cfg.Media.MaxDownloadWait.D(),
 		Thumbnails: s.thumbs,
 	}, s.log, s.registry)

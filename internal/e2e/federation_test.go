@@ -22,6 +22,7 @@ import (
 
 	mfed "maunium.net/go/mautrix/federation"
 
+	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
@@ -222,6 +223,33 @@ func TestFederation(t *testing.T) {
 		}
 		if fc.requests.Load() != 1 {
 			t.Errorf("C got %d requests", fc.requests.Load())
+		}
+	})
+
+	t.Run("encrypted attachment of A checked with its key by B's content scanner", func(t *testing.T) {
+		plain := []byte("an encrypted attachment crossing the federation " + hex.EncodeToString(testenv.Random(64)))
+		ct, f, err := e2ee.EncryptAttachment(plain, "mxc://placeholder/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := a.client(t, aliceA, "alice-a").UploadBytes(ctx, ct, "application/octet-stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.URL = up.ContentURI.String()
+		// ciphertext: B's plain endpoints refuse it (opaque_content: refuse) …
+		status, _, body := viaB(fa.name, up.ContentURI.FileID)
+		if code, reason := errcode(t, body); status != 403 || code != "M_FORBIDDEN" || reason != "MCS_MEDIA_NOT_CLEAN" {
+			t.Fatalf("plain download of remote ciphertext: %d %s", status, body)
+		}
+		// … but A serves it to B as ciphertext, and B's scanner checks the plaintext with the key
+		status, body = postJSON(t, b.URL+mcs+"/scan_encrypted", "bob-b", map[string]any{"file": f})
+		if clean, _, _ := mcsAnswer(t, body); status != 200 || !clean {
+			t.Fatalf("scan_encrypted on B: %d %s", status, body)
+		}
+		status, dl := postJSON(t, b.URL+mcs+"/download_encrypted", "bob-b", map[string]any{"file": f})
+		if got, err := decryptAll(dl, f); status != 200 || err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("download_encrypted on B: %d %v", status, err)
 		}
 	})
 

@@ -119,3 +119,22 @@ func (s *Service) Open(ctx context.Context, rec media.Record, offset, length int
 	s.metrics.downloadBytes.Add(float64(max(0, n)))
 	return rc, nil
 }
+
+// Peers is the media view served to other servers over federation: clean
+// media only, but without the opaque-content policy. Encrypted attachments
+// must reach the peer homeserver as ciphertext, where its own content
+// scanner checks them with the client's key and its own policy applies.
+type Peers struct{ s *Service }
+
+// ForPeers returns the federation view of the media.
+func (s *Service) ForPeers() Peers { return Peers{s: s} }
+
+// Download returns the record of clean media, waiting up to wait.
+func (p Peers) Download(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error) {
+	return p.s.awaitClean(ctx, origin, id, wait)
+}
+
+// Open streams the content of clean media (see Service.Open).
+func (p Peers) Open(ctx context.Context, rec media.Record, offset, length int64) (io.ReadCloser, error) {
+	return p.s.Open(ctx, rec, offset, length)
+}
