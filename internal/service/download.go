@@ -73,6 +73,7 @@ type NotServedError struct {
 	Err    error
 }
 
+// Error names the media and the reason.
 func (e *NotServedError) Error() string { return e.Record.MXC() + ": " + e.Err.Error() }
 
 // Unwrap returns the media sentinel.
