@@ -25,19 +25,11 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := app.NewLogger()
 	if err := run(ctx, *configPath, log); err != nil {
 		log.Error("mediarepo stopped", "err", err)
 		os.Exit(1)
 	}
-}
-
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("MEDIAREPO_LOG_LEVEL"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }
 
 func run(ctx context.Context, configPath string, log *slog.Logger) error {

@@ -36,11 +36,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(os.Getenv("MEDIAREPO_LOG_LEVEL"))); err != nil {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := app.NewLogger()
 	if err := run(ctx, *configPath, log); err != nil {
 		log.Error("scanworker stopped", "err", err)
 		os.Exit(1)
