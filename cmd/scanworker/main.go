@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mediarepo/mediarepo/internal/app"
-	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
@@ -69,7 +68,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
-	cat, err := catalog.NewKV(ctx, nc.JS, catalog.Options{Replicas: cfg.NATS.Replicas}, log, reg)
+	cat, err := app.OpenCatalog(ctx, cfg, nc, log, reg)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
-	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
 	"github.com/mediarepo/mediarepo/internal/sealed"
@@ -32,7 +31,7 @@ type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
 	nats     *NATS
-	catalog  *catalog.KV
+	catalog  Catalog
 	blobs    *sealed.Store
 	runners  []func(context.Context) error
 	closers  []func()
@@ -91,7 +90,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.nats = n
 	s.closers = append(s.closers, n.Close)
 	s.health.Add("nats", NATSCheck(n))
-	s.catalog, err = catalog.NewKV(ctx, n.JS, catalog.Options{Replicas: cfg.NATS.Replicas}, log, s.registry)
+	s.catalog, err = OpenCatalog(ctx, cfg, n, log, s.registry)
 	if err != nil {
 		return err
 	}

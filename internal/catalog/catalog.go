@@ -1,29 +1,16 @@
-// Package catalog keeps media records, per-hash blob records and their
-// lookups (design §5). The Catalog interface is what the service, the
-// workers, the reconciler and the officers' review use; KV implements it on
-// NATS JetStream key-value buckets, and a relational backend can implement
-// it later.
+// Package catalog is the contract for what the media repository keeps
+// about media (design §5): media records, per-hash blob records, their
+// lookups, leases, counters and per-key verdicts. The Catalog interface is
+// what the service, the workers, the reconciler and the officers' review
+// use. Its backends live one folder below, interchangeable behind it:
+// internal/catalog/kv (NATS JetStream key-value buckets, the embedded
+// default) and internal/catalog/postgres; internal/catalog/catalogtest is
+// the one conformance suite both pass. Rules shared by every backend
+// (Apply, ReleaseBlob) live here, above the backends.
 //
 // Every write of a record or blob record is a compare-and-set on its
 // revision: Create never overwrites, Update fails with media.ErrConflict
 // when someone else wrote first, and Modify retries read → change → CAS.
-// The record is the truth; the hash, uploader and state indexes are derived
-// entries written before the record (so a crash leaves at most a dangling
-// entry, never a missing one), checked against the record on every read,
-// and repaired by Reindex.
-//
-// # Durability
-//
-// Buckets use file storage and Options.Replicas replicas (1 for the
-// embedded server, 3 in a cluster: R3 survives the loss of one server).
-// Replication alone is not enough: Jepsen's analysis of NATS 2.12 found
-// acknowledged writes lost after crashes because the server fsyncs only
-// every 2 minutes by default (`sync_interval`). Run the embedded server and
-// every cluster node with `jetstream { sync_interval: always }` (measured
-// here: sync publishes drop from 4-5k/s to 0.7-1k/s on one node) or, as a
-// documented trade-off, a short interval such as 1s; a catalog write that
-// was acknowledged and then lost would resurrect media as pending or lose a
-// quarantine decision.
 package catalog
 
 import (
@@ -77,8 +64,7 @@ type Records interface {
 	// otherwise, media.ErrNotFound when it is gone), so that the key can be
 	// created afresh: for cached remote media past its retention, never
 	// for a decision that must persist (officers keep a tombstone
-	// instead). Its index entries are pruned on the way out or, when
-	// younger than Options.IndexGrace, later by reads and Reindex.
+	// instead). Lookups stop returning it.
 	Delete(ctx context.Context, origin, id string, rev uint64) error
 }
 
@@ -95,9 +81,9 @@ type Blobs interface {
 	DeleteBlob(ctx context.Context, sha256 string, rev uint64) error
 }
 
-// Lookups finds records through the derived indexes. Every result was
-// checked against its record: an index entry that the record contradicts
-// is skipped (and removed once it is older than a grace period).
+// Lookups finds records by their secondary keys. Every result agrees with
+// the stored record (backends with derived indexes check each entry
+// against its record).
 type Lookups interface {
 	// ByHash returns the records whose content has this SHA-256.
 	ByHash(ctx context.Context, sha256 string) ([]Entry, error)
@@ -105,8 +91,8 @@ type Lookups interface {
 	ByUploader(ctx context.Context, userID string) ([]Entry, error)
 	// ListByState calls fn for every record in state, in no particular
 	// order; an error from fn stops the listing and is returned. Reserved,
-	// pending, quarantined and blocked are indexed; other states are found
-	// by walking all records.
+	// pending, quarantined and blocked are indexed; other states may cost
+	// a walk of every record.
 	ListByState(ctx context.Context, state media.State, fn func(Entry) error) error
 	// Walk calls fn for every record.
 	Walk(ctx context.Context, fn func(Entry) error) error
@@ -117,7 +103,7 @@ type Waiter interface {
 	// WaitFor returns the record as soon as cond holds for it (at once if
 	// it already does), media.ErrNotFound if the record does not exist or
 	// disappears, or ctx's error when ctx ends first. All waiters of a
-	// process share one watch.
+	// process share one watch or listener.
 	WaitFor(ctx context.Context, origin, id string, cond func(media.Record) bool) (media.Record, error)
 }
 
@@ -154,6 +140,26 @@ type Counters interface {
 	RemoteBytes(ctx context.Context) (int64, error)
 }
 
+// KeyVerdicts keeps the verdicts of encrypted media scanned with a
+// client-supplied key (design §2a): one per (media, SHA-256 of the key
+// material). Only the digest is ever stored, never the key. Entries expire
+// (after a backend-defined time, 24h by default), so a key is scanned again with newer signatures.
+type KeyVerdicts interface {
+	// GetKeyVerdict returns the verdict, or an error wrapping
+	// media.ErrNotFound when none is kept.
+	GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error)
+	// PutKeyVerdict stores the verdict, replacing an older one.
+	PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error
+}
+
+// ReindexStats counts what a backend's index repair (Reindex) did; only
+// backends with derived indexes (KV) have one.
+type ReindexStats struct {
+	Records int // records walked
+	Added   int // missing index entries written
+	Removed int // index entries removed as contradicting their record
+}
+
 // Catalog is everything the media repository keeps about media.
 type Catalog interface {
 	Records
@@ -162,6 +168,7 @@ type Catalog interface {
 	Waiter
 	Leases
 	Counters
+	KeyVerdicts
 }
 
 // Apply applies one state-machine change to the stored record with a

@@ -21,6 +21,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/sealed"
@@ -36,7 +37,7 @@ import (
 type adminFixture struct {
 	srv   *httptest.Server
 	hs    *sessiontest.Homeserver
-	cat   *catalog.KV
+	cat   *kv.Catalog
 	audit *audit.Log
 }
 
@@ -55,7 +56,7 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.NewKV(ctx, js, catalog.Options{}, log, nil)
+	cat, err := kv.New(ctx, js, kv.Options{}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

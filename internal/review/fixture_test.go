@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mediarepo/mediarepo/internal/audit"
-	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
@@ -33,7 +33,7 @@ const origin = "example.org"
 // workers talking to the test clamd.
 type fixture struct {
 	t     *testing.T
-	cat   *catalog.KV
+	cat   *kv.Catalog
 	blobs *sealed.Store
 	svc   *service.Service
 	audit *audit.Log
@@ -54,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.NewKV(ctx, js, catalog.Options{}, log, reg)
+	cat, err := kv.New(ctx, js, kv.Options{}, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ var (
 	ErrNoScanQueue = errors.New("review: no scan queue")
 )
 
-// Catalog is what the review needs of the catalog (catalog.KV has it).
+// Catalog is what the review needs of the catalog (catalog.Catalog has it).
 type Catalog interface {
 	catalog.Records
 	catalog.Lookups

@@ -11,7 +11,7 @@ import (
 )
 
 // RemoteBytes is the deployment-wide count of cached remote media bytes
-// (catalog.KV has it): AddRemoteBytes refuses a positive delta that would
+// (catalog.Catalog has it): AddRemoteBytes refuses a positive delta that would
 // pass limit (limit > 0) with catalog.ErrQuotaExceeded.
 type RemoteBytes interface {
 	AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, error)

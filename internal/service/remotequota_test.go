@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
@@ -16,7 +17,7 @@ import (
 // catalog on embedded NATS.
 func TestReservation(t *testing.T) {
 	ctx := t.Context()
-	cat, err := catalog.NewKV(ctx, testenv.JetStream(t), catalog.Options{}, slog.New(slog.DiscardHandler), nil)
+	cat, err := kv.New(ctx, testenv.JetStream(t), kv.Options{}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

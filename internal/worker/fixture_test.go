@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
@@ -37,7 +37,7 @@ type fixture struct {
 	t       testing.TB
 	js      jetstream.JetStream
 	nc      *nats.Conn
-	cat     *catalog.KV
+	cat     *kv.Catalog
 	blobs   *sealed.Store
 	scanner scan.Scanner
 	reg     *prometheus.Registry
@@ -89,7 +89,7 @@ func newFixtureWith(t testing.TB, url string, scanner scan.Scanner, backend stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.NewKV(ctx, js, catalog.Options{}, testLogger(t), nil)
+	cat, err := kv.New(ctx, js, kv.Options{}, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // ReconcilerCatalog is what the reconciler needs of the catalog
-// (catalog.KV has it, and the worker's Catalog too).
+// (catalog.Catalog has it, and the worker's Catalog too).
 type ReconcilerCatalog interface {
 	Catalog
 	ListByState(ctx context.Context, state media.State, fn func(catalog.Entry) error) error
@@ -40,7 +40,7 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, rec media.Record, rev uint64) error
 }
 
-// reindexer is the catalog's optional index repair (catalog.KV.Reindex).
+// reindexer is the catalog's optional index repair (kv.Catalog.Reindex).
 type reindexer interface {
 	Reindex(ctx context.Context) (catalog.ReindexStats, error)
 }

@@ -88,7 +88,7 @@ func (w *Worker) Ready(ctx context.Context) error {
 
 // Deps are the parts Run wires together.
 type Deps struct {
-	// Catalog is the full catalog (catalog.KV): the workers and the
+	// Catalog is the full catalog (a catalog.Catalog): the workers and the
 	// reconciler use parts of it.
 	Catalog ReconcilerCatalog
 	// Blobs is the sealed store over the configured backend (sealed.Store).

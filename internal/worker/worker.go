@@ -67,7 +67,7 @@ var (
 	errStorage = errors.New("storage")
 )
 
-// Catalog is what the worker needs of the catalog (catalog.KV has it).
+// Catalog is what the worker needs of the catalog (catalog.Catalog has it).
 type Catalog interface {
 	Get(ctx context.Context, origin, id string) (media.Record, uint64, error)
 	Modify(ctx context.Context, origin, id string, fn func(*media.Record) error) (media.Record, uint64, error)

@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -19,7 +20,7 @@ import (
 const remoteBytesKey = "remote_bytes"
 
 // AddRemoteBytes implements Counters.
-func (c *KV) AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, error) {
+func (c *Catalog) AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, error) {
 	var lastErr error
 	for attempt := range c.opts.ModifyAttempts {
 		cur, rev, err := c.readCounter(ctx, remoteBytesKey)
@@ -28,7 +29,7 @@ func (c *KV) AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, err
 		}
 		next := cur + delta
 		if delta > 0 && limit > 0 && next > limit {
-			return cur, fmt.Errorf("%w: %d bytes of remote media cached, %d more would pass the quota of %d", ErrQuotaExceeded, cur, delta, limit)
+			return cur, fmt.Errorf("%w: %d bytes of remote media cached, %d more would pass the quota of %d", catalog.ErrQuotaExceeded, cur, delta, limit)
 		}
 		next = max(next, 0)
 		value := []byte(strconv.FormatInt(next, 10))
@@ -53,14 +54,14 @@ func (c *KV) AddRemoteBytes(ctx context.Context, delta, limit int64) (int64, err
 }
 
 // RemoteBytes implements Counters.
-func (c *KV) RemoteBytes(ctx context.Context) (int64, error) {
+func (c *Catalog) RemoteBytes(ctx context.Context) (int64, error) {
 	v, _, err := c.readCounter(ctx, remoteBytesKey)
 	return v, err
 }
 
 // readCounter returns a counter and its revision (0, 0 when it was never
 // written).
-func (c *KV) readCounter(ctx context.Context, key string) (int64, uint64, error) {
+func (c *Catalog) readCounter(ctx context.Context, key string) (int64, uint64, error) {
 	e, err := c.counters.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return 0, 0, nil

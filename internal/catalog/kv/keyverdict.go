@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"context"
@@ -9,22 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
-// KeyVerdicts keeps the verdicts of encrypted media scanned with a
-// client-supplied key (design §2a): one per (media, SHA-256 of the key
-// material). Only the digest is ever stored, never the key. Entries expire
-// (Options.KeyVerdictTTL), so a key is scanned again with newer signatures.
-type KeyVerdicts interface {
-	// GetKeyVerdict returns the verdict, or an error wrapping
-	// media.ErrNotFound when none is kept.
-	GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error)
-	// PutKeyVerdict stores the verdict, replacing an older one.
-	PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error
-}
-
-var _ KeyVerdicts = (*KV)(nil)
+var _ catalog.KeyVerdicts = (*Catalog)(nil)
 
 func keyVerdictKey(origin, id string, digest [32]byte) (string, error) {
 	rk, err := recordKey(origin, id)
@@ -35,7 +24,7 @@ func keyVerdictKey(origin, id string, digest [32]byte) (string, error) {
 }
 
 // GetKeyVerdict implements KeyVerdicts.
-func (c *KV) GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error) {
+func (c *Catalog) GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte) (media.Verdict, error) {
 	key, err := keyVerdictKey(origin, id, keyDigest)
 	if err != nil {
 		return media.Verdict{}, err
@@ -55,7 +44,7 @@ func (c *KV) GetKeyVerdict(ctx context.Context, origin, id string, keyDigest [32
 }
 
 // PutKeyVerdict implements KeyVerdicts.
-func (c *KV) PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error {
+func (c *Catalog) PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error {
 	key, err := keyVerdictKey(origin, id, keyDigest)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -26,7 +27,7 @@ import (
 const indexMarkerTTL = time.Minute
 
 // putIndexes writes the entries (concurrently) with the base revision.
-func (c *KV) putIndexes(ctx context.Context, keys []string, base uint64) error {
+func (c *Catalog) putIndexes(ctx context.Context, keys []string, base uint64) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -46,7 +47,7 @@ func (c *KV) putIndexes(ctx context.Context, keys []string, base uint64) error {
 
 // pruneEntry removes the index entry key when the record (read at recRev
 // BEFORE this call, exists false when it was not found) contradicts it.
-func (c *KV) pruneEntry(ctx context.Context, key string, rec media.Record, recRev uint64, exists bool) (bool, error) {
+func (c *Catalog) pruneEntry(ctx context.Context, key string, rec media.Record, recRev uint64, exists bool) (bool, error) {
 	if exists && indexMatches(key, rec) {
 		return false, nil
 	}
@@ -77,7 +78,7 @@ func (c *KV) pruneEntry(ctx context.Context, key string, rec media.Record, recRe
 // indexKeysWith returns the keys of every live entry matching filter.
 // Keys are collected before records are read, so a slow caller cannot
 // stall the watch that lists them.
-func (c *KV) indexKeysWith(ctx context.Context, filter string) ([]string, error) {
+func (c *Catalog) indexKeysWith(ctx context.Context, filter string) ([]string, error) {
 	return listKeys(ctx, c.index, filter)
 }
 
@@ -106,7 +107,7 @@ func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]stri
 
 // resolve reads the record of every index key and calls fn for those that
 // agree with their entry, pruning the others.
-func (c *KV) resolve(ctx context.Context, keys []string, fn func(Entry) error) error {
+func (c *Catalog) resolve(ctx context.Context, keys []string, fn func(catalog.Entry) error) error {
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if seen[k] {
@@ -124,7 +125,7 @@ func (c *KV) resolve(ctx context.Context, keys []string, fn func(Entry) error) e
 			return err
 		}
 		if exists && indexMatches(k, rec) {
-			if err := fn(Entry{Record: rec, Revision: rev}); err != nil {
+			if err := fn(catalog.Entry{Record: rec, Revision: rev}); err != nil {
 				return err
 			}
 			continue
@@ -137,13 +138,13 @@ func (c *KV) resolve(ctx context.Context, keys []string, fn func(Entry) error) e
 	return nil
 }
 
-func (c *KV) lookup(ctx context.Context, kind, value string) ([]Entry, error) {
+func (c *Catalog) lookup(ctx context.Context, kind, value string) ([]catalog.Entry, error) {
 	keys, err := c.indexKeysWith(ctx, indexPrefix(kind, value))
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
-	err = c.resolve(ctx, keys, func(e Entry) error {
+	var out []catalog.Entry
+	err = c.resolve(ctx, keys, func(e catalog.Entry) error {
 		out = append(out, e)
 		return nil
 	})
@@ -151,7 +152,7 @@ func (c *KV) lookup(ctx context.Context, kind, value string) ([]Entry, error) {
 }
 
 // ByHash implements Lookups.
-func (c *KV) ByHash(ctx context.Context, sha256 string) ([]Entry, error) {
+func (c *Catalog) ByHash(ctx context.Context, sha256 string) ([]catalog.Entry, error) {
 	if !media.ValidSHA256(sha256) {
 		return nil, fmt.Errorf("%w: %q is not a lowercase hex SHA-256", media.ErrInvalidID, sha256)
 	}
@@ -159,7 +160,7 @@ func (c *KV) ByHash(ctx context.Context, sha256 string) ([]Entry, error) {
 }
 
 // ByUploader implements Lookups.
-func (c *KV) ByUploader(ctx context.Context, userID string) ([]Entry, error) {
+func (c *Catalog) ByUploader(ctx context.Context, userID string) ([]catalog.Entry, error) {
 	if err := media.ValidateUserID(userID); err != nil {
 		return nil, err
 	}
@@ -167,12 +168,12 @@ func (c *KV) ByUploader(ctx context.Context, userID string) ([]Entry, error) {
 }
 
 // ListByState implements Lookups.
-func (c *KV) ListByState(ctx context.Context, state media.State, fn func(Entry) error) error {
+func (c *Catalog) ListByState(ctx context.Context, state media.State, fn func(catalog.Entry) error) error {
 	if !state.Valid() {
 		return fmt.Errorf("%w: unknown state %q", media.ErrInvalidTransition, state)
 	}
 	if !indexedStates[state] {
-		return c.Walk(ctx, func(e Entry) error {
+		return c.Walk(ctx, func(e catalog.Entry) error {
 			if e.Record.State != state {
 				return nil
 			}
@@ -188,7 +189,7 @@ func (c *KV) ListByState(ctx context.Context, state media.State, fn func(Entry) 
 
 // Walk implements Lookups. It lists the keys first, then reads each record
 // (memory grows with the number of keys, not of records' sizes).
-func (c *KV) Walk(ctx context.Context, fn func(Entry) error) error {
+func (c *Catalog) Walk(ctx context.Context, fn func(catalog.Entry) error) error {
 	keys, err := listKeys(ctx, c.records, ">")
 	if err != nil {
 		return err
@@ -201,27 +202,20 @@ func (c *KV) Walk(ctx context.Context, fn func(Entry) error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(Entry{Record: rec, Revision: rev}); err != nil {
+		if err := fn(catalog.Entry{Record: rec, Revision: rev}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ReindexStats counts what Reindex did.
-type ReindexStats struct {
-	Records int // records walked
-	Added   int // missing index entries written
-	Removed int // index entries removed as contradicting their record
-}
-
 // Reindex repairs the derived indexes after a crash: it writes every
 // missing entry for every record, then removes entries their record
 // contradicts (under the rules above). Run it from the reconciler, under
 // its lease; it reads every record.
-func (c *KV) Reindex(ctx context.Context) (ReindexStats, error) {
-	var st ReindexStats
-	err := c.Walk(ctx, func(e Entry) error {
+func (c *Catalog) Reindex(ctx context.Context) (catalog.ReindexStats, error) {
+	var st catalog.ReindexStats
+	err := c.Walk(ctx, func(e catalog.Entry) error {
 		st.Records++
 		for _, k := range indexKeys(e.Record) {
 			_, err := c.index.Create(ctx, k, []byte(strconv.FormatUint(e.Revision, 10)))

@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // waiter to re-read whenever its watch (re)starts, so no change between a
 // read and the next event is missed; a periodic re-read covers the rest.
 type hub struct {
-	c       *KV
+	c       *Catalog
 	ctx     context.Context
 	cancel  context.CancelFunc
 	mu      sync.Mutex
@@ -41,7 +41,7 @@ type update struct {
 	recheck bool
 }
 
-func newHub(c *KV) *hub {
+func newHub(c *Catalog) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &hub{c: c, ctx: ctx, cancel: cancel, waiters: map[string]map[*waiter]struct{}{}, done: make(chan struct{})}
 }
@@ -167,7 +167,7 @@ func (w *waiter) send(u update) {
 }
 
 // WaitFor implements Waiter.
-func (c *KV) WaitFor(ctx context.Context, origin, id string, cond func(media.Record) bool) (media.Record, error) {
+func (c *Catalog) WaitFor(ctx context.Context, origin, id string, cond func(media.Record) bool) (media.Record, error) {
 	key, err := recordKey(origin, id)
 	if err != nil {
 		return media.Record{}, err

@@ -1,9 +1,11 @@
-package catalog
+package kv
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
 )
 
 func TestLease(t *testing.T) {
@@ -14,8 +16,8 @@ func TestLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AcquireLease(ctx, name, "host-b", ttl); !errors.Is(err, ErrLeaseHeld) {
-		t.Fatalf("second holder: %v, want ErrLeaseHeld", err)
+	if _, err := c.AcquireLease(ctx, name, "host-b", ttl); !errors.Is(err, catalog.ErrLeaseHeld) {
+		t.Fatalf("second holder: %v, want catalog.ErrLeaseHeld", err)
 	}
 	// Renewing keeps it past the first TTL.
 	time.Sleep(ttl / 2)
@@ -25,17 +27,17 @@ func TestLease(t *testing.T) {
 	}
 	renewed := time.Now()
 	time.Sleep(ttl * 3 / 4)
-	if _, err := c.AcquireLease(ctx, name, "host-b", ttl); !errors.Is(err, ErrLeaseHeld) {
+	if _, err := c.AcquireLease(ctx, name, "host-b", ttl); !errors.Is(err, catalog.ErrLeaseHeld) {
 		t.Fatalf("B took a renewed lease: %v", err)
 	}
 	// Without renewal it expires and B gets it.
-	var b Lease
+	var b catalog.Lease
 	for {
 		b, err = c.AcquireLease(ctx, name, "host-b", ttl)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrLeaseHeld) {
+		if !errors.Is(err, catalog.ErrLeaseHeld) {
 			t.Fatal(err)
 		}
 		if time.Since(renewed) > ttl+5*time.Second {
@@ -46,10 +48,10 @@ func TestLease(t *testing.T) {
 	if d := time.Since(renewed); d < ttl {
 		t.Fatalf("B acquired %s after A's renewal, before the TTL of %s", d, ttl)
 	}
-	if _, err := c.AcquireLease(ctx, name, "host-a", ttl); !errors.Is(err, ErrLeaseHeld) {
+	if _, err := c.AcquireLease(ctx, name, "host-a", ttl); !errors.Is(err, catalog.ErrLeaseHeld) {
 		t.Fatalf("A after losing: %v", err)
 	}
-	if err := c.ReleaseLease(ctx, a2); !errors.Is(err, ErrLeaseLost) {
+	if err := c.ReleaseLease(ctx, a2); !errors.Is(err, catalog.ErrLeaseLost) {
 		t.Fatalf("A releasing a lost lease: %v", err)
 	}
 	if err := c.ReleaseLease(ctx, b); err != nil {

@@ -1,10 +1,11 @@
-package catalog
+package kv
 
 import (
 	"errors"
 	"sync"
 	"testing"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -19,7 +20,7 @@ func TestDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, rev2, err := Apply(ctx, c, "remote.example", "cached", cleanVerdict())
+	next, rev2, err := catalog.Apply(ctx, c, "remote.example", "cached", cleanVerdict())
 	if err != nil || next.State != media.StateClean {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("ByHash after re-create = %v, %v", ids(got), err)
 	}
 	var seen int
-	if err := c.Walk(ctx, func(Entry) error { seen++; return nil }); err != nil || seen != 1 {
+	if err := c.Walk(ctx, func(catalog.Entry) error { seen++; return nil }); err != nil || seen != 1 {
 		t.Fatalf("Walk saw %d records, %v", seen, err)
 	}
 }
@@ -109,8 +110,8 @@ func TestRemoteBytesCounter(t *testing.T) {
 	}
 	t.Logf("CAS conflicts: %v", metricValue(t, c.metrics.conflicts.WithLabelValues("counter")))
 
-	if _, err := c.AddRemoteBytes(ctx, 11, want+10); !errors.Is(err, ErrQuotaExceeded) {
-		t.Fatalf("add over the limit: %v, want ErrQuotaExceeded", err)
+	if _, err := c.AddRemoteBytes(ctx, 11, want+10); !errors.Is(err, catalog.ErrQuotaExceeded) {
+		t.Fatalf("add over the limit: %v, want catalog.ErrQuotaExceeded", err)
 	}
 	if n, _ := c.RemoteBytes(ctx); n != want {
 		t.Fatalf("a refused add changed the total to %d", n)
@@ -143,7 +144,7 @@ func TestRemoteBytesLimitUnderConcurrency(t *testing.T) {
 				mu.Lock()
 				granted++
 				mu.Unlock()
-			case !errors.Is(err, ErrQuotaExceeded):
+			case !errors.Is(err, catalog.ErrQuotaExceeded):
 				t.Error(err)
 			}
 		})
@@ -168,22 +169,22 @@ func TestReleaseBlob(t *testing.T) {
 	if _, err := c.CreateBlob(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if key, err := ReleaseBlob(ctx, c, shaA, "media/private", t0); err != nil || key != "media/private" {
+	if key, err := catalog.ReleaseBlob(ctx, c, shaA, "media/private", t0); err != nil || key != "media/private" {
 		t.Fatalf("private copy: %q, %v", key, err)
 	}
 	if got, _, _ := c.GetBlob(ctx, shaA); got.RefCount != 2 {
 		t.Fatalf("a private copy dropped a shared reference: %d", got.RefCount)
 	}
-	if key, err := ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "" {
+	if key, err := catalog.ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "" {
 		t.Fatalf("first of two: %q, %v", key, err)
 	}
-	if key, err := ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "media/shared" {
+	if key, err := catalog.ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "media/shared" {
 		t.Fatalf("last: %q, %v", key, err)
 	}
 	if _, _, err := c.GetBlob(ctx, shaA); !errors.Is(err, media.ErrNotFound) {
 		t.Fatalf("blob record after its last reference: %v", err)
 	}
-	if key, err := ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "" {
+	if key, err := catalog.ReleaseBlob(ctx, c, shaA, "media/shared", t0); err != nil || key != "" {
 		t.Fatalf("no blob record: %q, %v", key, err)
 	}
 
@@ -191,7 +192,7 @@ func TestReleaseBlob(t *testing.T) {
 	if _, err := c.CreateBlob(ctx, blocked); err != nil {
 		t.Fatal(err)
 	}
-	if key, err := ReleaseBlob(ctx, c, shaB, "media/b", t0); err != nil || key != "media/b" {
+	if key, err := catalog.ReleaseBlob(ctx, c, shaB, "media/b", t0); err != nil || key != "media/b" {
 		t.Fatalf("blocked, last: %q, %v", key, err)
 	}
 	if got, _, err := c.GetBlob(ctx, shaB); err != nil || !got.Blocked || got.RefCount != 0 {

@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -21,9 +22,9 @@ var (
 	officer = "@officer:example.org"
 )
 
-func newTestKV(t *testing.T, opts Options) *KV {
+func newTestKV(t *testing.T, opts Options) *Catalog {
 	t.Helper()
-	c, err := NewKV(t.Context(), startJetStream(t), opts, testLogger(t), prometheus.NewRegistry())
+	c, err := New(t.Context(), startJetStream(t), opts, testLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +167,10 @@ func TestApplyOfficerWins(t *testing.T) {
 	if _, err := c.Create(ctx, pending("example.org", "m", "@alice:example.org", shaA)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Apply(ctx, c, "example.org", "m", media.Change{Transition: media.Quarantine, At: t0, Actor: officer, Reason: "spam wave"}); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "m", media.Change{Transition: media.Quarantine, At: t0, Actor: officer, Reason: "spam wave"}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := Apply(ctx, c, "example.org", "m", cleanVerdict())
+	_, _, err := catalog.Apply(ctx, c, "example.org", "m", cleanVerdict())
 	if !errors.Is(err, media.ErrStale) {
 		t.Fatalf("worker verdict after officer: %v, want ErrStale", err)
 	}

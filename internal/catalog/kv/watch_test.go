@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -45,7 +46,7 @@ func TestWaitForWakesOnChange(t *testing.T) {
 	}
 	waitGauge(t, c, float64(perKey*len(origins)))
 	for _, o := range origins {
-		if _, _, err := Apply(ctx, c, o, "m", cleanVerdict()); err != nil {
+		if _, _, err := catalog.Apply(ctx, c, o, "m", cleanVerdict()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +64,7 @@ func TestWaitForWakesOnChange(t *testing.T) {
 }
 
 // waitGauge waits until n waiters are registered (they are then watched).
-func waitGauge(t *testing.T, c *KV, n float64) {
+func waitGauge(t *testing.T, c *Catalog, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for metricValue(t, c.metrics.waiters) != n {
@@ -112,10 +113,10 @@ func TestWaitForTimeoutAndShortcuts(t *testing.T) {
 		done <- err
 	}()
 	waitGauge(t, c, 1)
-	if _, _, err := Apply(ctx, c, "example.org", "p", media.Change{Transition: media.Quarantine, At: t0, Actor: officer}); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "p", media.Change{Transition: media.Quarantine, At: t0, Actor: officer}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Apply(ctx, c, "example.org", "p", media.Change{Transition: media.Release, At: t0, Actor: officer, Reason: "false positive"}); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "p", media.Change{Transition: media.Release, At: t0, Actor: officer, Reason: "false positive"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -139,7 +140,7 @@ func TestWaitForAfterClose(t *testing.T) {
 	_ = c.Close()
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		_, _, _ = Apply(ctx, c, "example.org", "p", cleanVerdict())
+		_, _, _ = catalog.Apply(ctx, c, "example.org", "p", cleanVerdict())
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

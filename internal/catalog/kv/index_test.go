@@ -1,14 +1,15 @@
-package catalog
+package kv
 
 import (
 	"errors"
 	"slices"
 	"testing"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
-func ids(entries []Entry) []string {
+func ids(entries []catalog.Entry) []string {
 	var out []string
 	for _, e := range entries {
 		out = append(out, e.Record.ID)
@@ -17,10 +18,10 @@ func ids(entries []Entry) []string {
 	return out
 }
 
-func listState(t *testing.T, c *KV, s media.State) []string {
+func listState(t *testing.T, c *Catalog, s media.State) []string {
 	t.Helper()
-	var out []Entry
-	if err := c.ListByState(t.Context(), s, func(e Entry) error {
+	var out []catalog.Entry
+	if err := c.ListByState(t.Context(), s, func(e catalog.Entry) error {
 		if e.Record.State != s {
 			t.Errorf("ListByState(%s) returned a %s record", s, e.Record.State)
 		}
@@ -66,12 +67,12 @@ func TestIndexes(t *testing.T) {
 	check("reserved", listState(t, c, media.StateReserved), "r1")
 
 	// State changes move records between state indexes.
-	if _, _, err := Apply(ctx, c, "example.org", "a1", cleanVerdict()); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "a1", cleanVerdict()); err != nil {
 		t.Fatal(err)
 	}
 	upload := media.Change{Transition: media.Upload, At: t0.Add(60e9), Actor: bob,
 		Content: &media.Content{Size: 1, SHA256: shaB, BlobKey: "k"}}
-	if _, _, err := Apply(ctx, c, "example.org", "r1", upload); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "r1", upload); err != nil {
 		t.Fatal(err)
 	}
 	check("pending after verdict+upload", listState(t, c, media.StatePending), "a2", "b1", "r1")
@@ -87,7 +88,7 @@ func TestIndexes(t *testing.T) {
 		t.Errorf("ByUploader(bad): %v", err)
 	}
 	stop := errors.New("stop")
-	if err := c.ListByState(ctx, media.StatePending, func(Entry) error { return stop }); !errors.Is(err, stop) {
+	if err := c.ListByState(ctx, media.StatePending, func(catalog.Entry) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("ListByState did not return fn's error: %v", err)
 	}
 }
@@ -163,7 +164,7 @@ func TestIndexCheckedOnRead(t *testing.T) {
 	if got := listState(t, c, media.StatePending); !slices.Equal(got, []string{"m"}) {
 		t.Fatalf("pending after Reindex: %v", got)
 	}
-	if _, _, err := Apply(ctx, c, "example.org", "m", cleanVerdict()); err != nil {
+	if _, _, err := catalog.Apply(ctx, c, "example.org", "m", cleanVerdict()); err != nil {
 		t.Fatal(err)
 	}
 	st, err = c.Reindex(ctx)

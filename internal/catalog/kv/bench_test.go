@@ -1,4 +1,4 @@
-package catalog
+package kv
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mediarepo/mediarepo/internal/testenv"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
 )
 
 // BenchmarkCreate measures the upload path's catalog write (three index
@@ -42,14 +44,14 @@ func BenchmarkApplyVerdict(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("v%d", n.Add(1)-1)
-			if _, _, err := Apply(b.Context(), c, "example.org", id, cleanVerdict()); err != nil {
+			if _, _, err := catalog.Apply(b.Context(), c, "example.org", id, cleanVerdict()); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 }
 
-func benchKV(b *testing.B) *KV {
+func benchKV(b *testing.B) *Catalog {
 	nc, err := nats.Connect(testenv.NATSURL(b))
 	if err != nil {
 		b.Fatal(err)
@@ -59,7 +61,7 @@ func benchKV(b *testing.B) *KV {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewKV(b.Context(), js, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	c, err := New(b.Context(), js, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
