@@ -73,16 +73,23 @@ func (b Blob) WithVerdict(v Verdict, at time.Time) Blob {
 	return b
 }
 
-// ReusableVerdict returns the hash-level verdict when it was made with the
-// given (non-empty) signature version and is a real scan result (clean,
-// infected or unscannable); a failed scan or a policy decision is never
-// reused.
-func (b Blob) ReusableVerdict(signatureVersion string) (Verdict, bool) {
-	if b.Verdict == nil || signatureVersion == "" || b.Verdict.SignatureVersion != signatureVersion {
+// ReusableVerdict returns the hash-level verdict when it was made on the
+// given (non-empty) basis (Verdict.Basis: the same engines, engine and
+// signature versions and inspection limits a scan would use now) and is a
+// real scan result (clean, infected or unscannable). A failed scan or a
+// policy decision is never reused, and neither is a clean verdict of a
+// blocked hash.
+func (b Blob) ReusableVerdict(basis string) (Verdict, bool) {
+	if b.Verdict == nil || basis == "" || b.Verdict.Basis != basis {
 		return Verdict{}, false
 	}
 	switch b.Verdict.Result {
-	case ResultClean, ResultInfected, ResultUnscannable:
+	case ResultClean:
+		if b.Blocked {
+			return Verdict{}, false
+		}
+		return *b.Verdict, true
+	case ResultInfected, ResultUnscannable:
 		return *b.Verdict, true
 	}
 	return Verdict{}, false

@@ -69,10 +69,19 @@ func TestBlobReusableVerdict(t *testing.T) {
 		{ResultTypeForbidden, "27001", "27001", false},
 	}
 	for _, tt := range tests {
-		v := Verdict{Result: tt.result, Signature: "s", SignatureVersion: tt.version}
+		v := Verdict{Result: tt.result, Signature: "s", Basis: tt.version}
 		got, ok := b.WithVerdict(v, t0).ReusableVerdict(tt.ask)
 		if ok != tt.ok || ok && got != v {
 			t.Errorf("%s@%q asked %q: %v %v", tt.result, tt.version, tt.ask, got, ok)
 		}
+	}
+	// A blocked hash never reuses a clean verdict (an officer deleted a
+	// record of it); its infected verdict still is.
+	blocked := b.Block("deleted", t0)
+	if _, ok := blocked.WithVerdict(Verdict{Result: ResultClean, Basis: "x"}, t0).ReusableVerdict("x"); ok {
+		t.Error("a clean verdict of a blocked hash was reusable")
+	}
+	if _, ok := blocked.WithVerdict(Verdict{Result: ResultInfected, Signature: "s", Basis: "x"}, t0).ReusableVerdict("x"); !ok {
+		t.Error("an infected verdict of a blocked hash was not reusable")
 	}
 }

@@ -69,6 +69,11 @@ type Verdict struct {
 	SignatureVersion string    `json:"signature_version,omitempty"`
 	ScannedAt        time.Time `json:"scanned_at"`
 	Reason           string    `json:"reason,omitempty"`
+	// Basis is what the verdict depends on besides the bytes (engines
+	// with their versions and signature versions, the inspection's limits;
+	// scan.ReuseBasis). Empty: the verdict is never reused (a signature
+	// reload during the scan, an undated database, a policy decision).
+	Basis string `json:"basis,omitempty"`
 }
 
 // Content describes the stored bytes; it is set once, by the upload.

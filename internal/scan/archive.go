@@ -111,6 +111,19 @@ func NewArchiveInspector(limits ArchiveLimits) (*ArchiveInspector, error) {
 	return &ArchiveInspector{limits: limits}, nil
 }
 
+// inspectionRevision changes whenever the inspection's code judges
+// differently; it is part of Fingerprint, so older verdicts are not
+// reused after such a change.
+const inspectionRevision = 2
+
+// Fingerprint names the inspection's revision and limits (for
+// scan.ReuseBasis).
+func (in *ArchiveInspector) Fingerprint() string {
+	l := in.limits
+	return fmt.Sprintf("zip-inspection r%d entries=%d entry=%d total=%d ratio=%d/%d depth=%d nested=%d",
+		inspectionRevision, l.MaxEntries, l.MaxEntrySize, l.MaxTotalSize, l.MaxRatio, l.RatioMinSize, l.MaxDepth, l.MaxNestedSize)
+}
+
 // Inspect returns nil when r is not a zip archive or is one within the
 // limits; an *ArchiveError (wrapping ErrUnscannable) when the archive is
 // refused; any other error when reading r failed or ctx ended.

@@ -17,6 +17,15 @@ type Checker struct {
 	Scanner Scanner
 }
 
+// Inspection names the inspection's code revision and limits, for
+// ReuseBasis: a verdict made under other limits is not reused.
+func (c *Checker) Inspection() string {
+	if c.Inspector == nil {
+		return "no inspection"
+	}
+	return c.Inspector.Fingerprint()
+}
+
 // ScanAt inspects r (size bytes), then streams it to the engine, and
 // returns the stronger of the two answers: infected (engine) before
 // unscannable (inspection or engine) before clean. The engine is asked

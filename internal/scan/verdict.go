@@ -2,6 +2,8 @@ package scan
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -72,6 +74,60 @@ type Verdict struct {
 	SignatureDate    time.Time `json:"signature_date,omitzero"`
 	// ScannedAt is when the engine answered.
 	ScannedAt time.Time `json:"scanned_at"`
+	// VersionChanged is set by Stamp when the engine reported another
+	// version after the scan than before it (a signature reload during
+	// the scan): which signatures judged the content is unknown, so the
+	// verdict stands for this record only and is never reused.
+	VersionChanged bool `json:"version_changed,omitempty"`
+}
+
+// Same reports whether v and o name the same engine, engine version and
+// signature version (the database date is not compared: it is derived).
+func (v EngineVersion) Same(o EngineVersion) bool {
+	return v.Engine == o.Engine && v.Version == o.Version && v.SignatureVersion == o.SignatureVersion
+}
+
+// Stamp labels v with the engine versions read just before the content
+// was sent to the engine and just after its answer. The verdict carries
+// the version after; when the two differ, VersionChanged is set. An
+// engine implementation calls it in Scan; it is the one place where
+// "which signatures produced this verdict" is decided.
+func Stamp(v Verdict, before, after EngineVersion) Verdict {
+	v = v.WithEngine(after)
+	v.VersionChanged = !before.Same(after)
+	return v
+}
+
+// ReuseBasis names everything besides the bytes that a verdict depends
+// on: each engine with its version and signature version, and the
+// inspection (its code revision and limits, Checker.Inspection). A
+// hash-level verdict may be reused for identical bytes only when the
+// basis it was made on equals the basis a scan would use now, and never
+// when it is empty. The basis is empty when an engine reports no
+// signature version (an undated database cannot be compared) or no
+// engine is given. With several engines, their order does not matter.
+func ReuseBasis(inspection string, engines ...EngineVersion) string {
+	if len(engines) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(engines))
+	for _, ev := range engines {
+		if ev.Engine == "" || ev.Version == "" || ev.SignatureVersion == "" {
+			return ""
+		}
+		parts = append(parts, ev.String())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " + ") + "; " + inspection
+}
+
+// Basis returns the basis (ReuseBasis) under which v may be reused, or
+// "" when it may not: its version changed during the scan.
+func (v Verdict) Basis(inspection string) string {
+	if v.VersionChanged {
+		return ""
+	}
+	return ReuseBasis(inspection, EngineVersion{Engine: v.Engine, Version: v.EngineVersion, SignatureVersion: v.SignatureVersion})
 }
 
 // WithEngine returns v with the engine fields filled from ev.

@@ -213,28 +213,3 @@ func cause(err error) string {
 	}
 	return "other"
 }
-
-// versionCache keeps the engine's version for VersionTTL.
-type versionCache struct {
-	scanner scan.Scanner
-	ttl     time.Duration
-	mu      sync.Mutex
-	v       scan.EngineVersion
-	at      time.Time
-}
-
-// get returns the engine version, asking the engine when the cached one
-// is older than the TTL.
-func (c *versionCache) get(ctx context.Context) (scan.EngineVersion, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.at.IsZero() && time.Since(c.at) < c.ttl {
-		return c.v, nil
-	}
-	v, err := c.scanner.Version(ctx)
-	if err != nil {
-		return scan.EngineVersion{}, err
-	}
-	c.v, c.at = v, time.Now()
-	return v, nil
-}

@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_scan_verdicts_total",
-			Help: "Verdicts stored on media records, by result (clean, infected, unscannable, failed) and source (scan, reused).",
+			Help: "Verdicts stored on media records, by result (clean, infected, unscannable, failed) and source (scan, reused, policy).",
 		}, []string{"result", "source"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mediarepo_scan_duration_seconds",

@@ -101,7 +101,7 @@ func TestQueueToVerdict(t *testing.T) {
 // and nothing is decided; once clamd is back, the backlog drains.
 func TestBacklogDrainsAfterClamdReturns(t *testing.T) {
 	c := testenv.StartClamd(t)
-	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{Concurrency: 2, BackoffBase: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond, VersionTTL: time.Nanosecond, HealthInterval: 100 * time.Millisecond})
+	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{Concurrency: 2, BackoffBase: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond, HealthInterval: 100 * time.Millisecond})
 	q := f.newQueue(queue.Options{MaxDeliver: 100})
 	c.Stop()
 	f.run(q)
@@ -134,7 +134,7 @@ func TestBacklogDrainsAfterClamdReturns(t *testing.T) {
 // ends blocked, counted, and gone from the work-queue stream.
 func TestMaxDeliverBlocksAndRemovesTheJob(t *testing.T) {
 	c := testenv.StartClamd(t)
-	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{BackoffBase: 50 * time.Millisecond, VersionTTL: time.Nanosecond})
+	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{BackoffBase: 50 * time.Millisecond})
 	q := f.newQueue(queue.Options{MaxDeliver: 3})
 	c.Stop()
 	f.run(q)

@@ -18,7 +18,7 @@ import (
 // the media; after clamd is back, new jobs drain.
 func TestClamdDownRetriesThenBlocks(t *testing.T) {
 	c := testenv.StartClamd(t)
-	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{BackoffBase: 100 * time.Millisecond, VersionTTL: time.Nanosecond})
+	f := newFixture(t, newClamd(t, c.Addr()), nil, Options{BackoffBase: 100 * time.Millisecond})
 	rec, rev := f.upload(testenv.Random(50 << 10))
 	c.Stop()
 
@@ -68,10 +68,7 @@ func TestOfficerDecisionStands(t *testing.T) {
 	for _, officer := range []media.Transition{media.Quarantine, media.Delete} {
 		t.Run(string(officer), func(t *testing.T) {
 			rec, rev := f.upload(testenv.Random(50 << 10))
-			if err := f.w.Ready(ctx); err != nil { // version cached before the freeze
-				t.Fatal(err)
-			}
-			if _, err := f.w.version.get(ctx); err != nil {
+			if err := f.w.Ready(ctx); err != nil {
 				t.Fatal(err)
 			}
 			c.Pause()
@@ -129,7 +126,7 @@ func (v *versioned) Scan(ctx context.Context, r io.Reader) (scan.Verdict, error)
 // version is not scanned again; under another version it is.
 func TestVerdictReuse(t *testing.T) {
 	s := &versioned{Scanner: newClamd(t, testenv.ClamdAddr(t)), sigs: "27000"}
-	f := newFixture(t, s, nil, Options{VersionTTL: time.Nanosecond})
+	f := newFixture(t, s, nil, Options{})
 	for _, data := range [][]byte{testenv.Random(100 << 10), testenv.EICAR()} {
 		a, arev := f.upload(data)
 		b, brev := f.upload(data)

@@ -24,23 +24,49 @@ var transitions = map[media.Result]media.Transition{
 	media.ResultInfected:    media.VerdictInfected,
 	media.ResultUnscannable: media.VerdictUnscannable,
 	media.ResultFailed:      media.ScanFailed,
+	media.ResultHashBlocked: media.PolicyBlock,
 }
 
 // verdictFor returns the verdict for a pending record's content and its
-// source ("reused" or "scan"). Errors wrapping storage.ErrNotFound,
-// sealed.ErrTampered or errBlobMismatch are final (the blob is unusable);
-// all others are transient.
+// source ("reused", "scan" or "policy"). The rules, in this order:
+//   - the hash-level verdict is reused only when it was made on the basis
+//     a scan would use now (scan.ReuseBasis: engine, engine version,
+//     signature version asked for now, inspection limits), and never a
+//     clean one of a blocked hash (media.Blob.ReusableVerdict);
+//   - otherwise a blocked hash (blob record) ends the record quarantined
+//     with the hash's infected verdict when it has one, or else blocked
+//     by policy (hash_blocked): its content is never scanned into a clean
+//     verdict, and a clean verdict that arrives after the hash was blocked
+//     is turned into the policy block (recheckBlock);
+//   - otherwise the content is scanned; the verdict's basis is empty (it
+//     is never reused) when the engine's version changed during the scan.
+//
+// Errors wrapping storage.ErrNotFound, sealed.ErrTampered or
+// errBlobMismatch are final (the blob is unusable); all others are
+// transient.
 func (w *Worker) verdictFor(ctx context.Context, rec media.Record) (media.Verdict, string, error) {
-	ev, err := w.version.get(ctx)
-	if err != nil {
-		return media.Verdict{}, "", fmt.Errorf("engine version: %w", err)
-	}
 	blob, _, err := w.cat.GetBlob(ctx, rec.SHA256)
 	switch {
 	case err == nil:
-		if v, ok := blob.ReusableVerdict(ev.SignatureVersion); ok {
-			v.Reason = strings.TrimPrefix(v.Reason+"; ", "; ") + "verdict of identical content (same SHA-256, signature version " + ev.SignatureVersion + ") reused"
+		ev, err := w.scanner.Version(ctx)
+		if err != nil {
+			return media.Verdict{}, "", fmt.Errorf("engine version: %w", err)
+		}
+		basis := scan.ReuseBasis(w.checker.Inspection(), ev)
+		if v, ok := blob.ReusableVerdict(basis); ok { // never clean for a blocked hash
+			v.Reason = strings.TrimPrefix(v.Reason+"; ", "; ") + "verdict of identical content (same SHA-256, " + basis + ") reused"
 			return v, "reused", nil
+		}
+		if blob.Blocked {
+			if v := blob.Verdict; v != nil && v.Result == media.ResultInfected {
+				// Whatever signatures found it: the copies of a blocked
+				// infected hash are quarantined with it (and the last one
+				// moves the shared blob).
+				r := *v
+				r.Reason = strings.TrimPrefix(r.Reason+"; ", "; ") + "infected verdict of identical content (same SHA-256, hash blocked) reused"
+				return r, "reused", nil
+			}
+			return hashBlocked(blob, w.now()), "policy", nil
 		}
 	case !errors.Is(err, media.ErrNotFound):
 		return media.Verdict{}, "", fmt.Errorf("%w: %w", errCatalog, err)
@@ -71,7 +97,32 @@ func (w *Worker) verdictFor(ctx context.Context, rec media.Record) (media.Verdic
 		// clamd answers OK only after the end of the stream; fail closed.
 		return media.Verdict{}, "", fmt.Errorf("%w: clean answer before the whole blob was read", scan.ErrUnavailable)
 	}
-	return mediaVerdict(sv), "scan", nil
+	v := mediaVerdict(sv)
+	v.Basis = sv.Basis(w.checker.Inspection())
+	return v, "scan", nil
+}
+
+// hashBlocked is the policy verdict of content whose hash is blocked.
+func hashBlocked(b media.Blob, at time.Time) media.Verdict {
+	return media.Verdict{Result: media.ResultHashBlocked, ScannedAt: at, Reason: "the content's SHA-256 is blocked: " + b.BlockReason}
+}
+
+// recheckBlock turns a clean verdict into the hash-blocked policy verdict
+// when the hash was blocked while the content was being scanned.
+func (w *Worker) recheckBlock(ctx context.Context, rec media.Record, v media.Verdict, source string) (media.Verdict, string, error) {
+	if v.Result != media.ResultClean {
+		return v, source, nil
+	}
+	b, _, err := w.cat.GetBlob(ctx, rec.SHA256)
+	switch {
+	case errors.Is(err, media.ErrNotFound):
+		return v, source, nil
+	case err != nil:
+		return media.Verdict{}, "", fmt.Errorf("%w: %w", errCatalog, err)
+	case b.Blocked:
+		return hashBlocked(b, w.now()), "policy", nil
+	}
+	return v, source, nil
 }
 
 // scanAt runs the checker and observes its latency.
@@ -123,6 +174,10 @@ func apply(ctx context.Context, cat Catalog, origin, id string, c media.Change) 
 // outcomeDropped when the record was decided meanwhile (officer, other
 // worker): the verdict is dropped, never forced.
 func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, source string, log *slog.Logger) (outcome, error) {
+	v, source, err := w.recheckBlock(ctx, rec, v, source)
+	if err != nil {
+		return "", err
+	}
 	stored, _, err := w.applyVerdict(ctx, rec.Origin, rec.ID, v)
 	switch {
 	case errors.Is(err, media.ErrStale):
@@ -139,8 +194,8 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 	w.metrics.verdicts.WithLabelValues(string(v.Result), source).Inc()
 	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
 		"signature_version", v.SignatureVersion, "state", stored.State)
-	if v.Result == media.ResultFailed {
-		return outcomeStored, nil
+	if v.Result == media.ResultFailed || v.Result == media.ResultHashBlocked {
+		return outcomeStored, nil // nothing to keep at the hash level
 	}
 	if err := w.settle(ctx, stored, log); err != nil {
 		return "", err
@@ -169,6 +224,9 @@ func (w *Worker) settle(ctx context.Context, rec media.Record, log *slog.Logger)
 	_, _, err := w.cat.ModifyBlob(ctx, rec.SHA256, func(b *media.Blob) error {
 		if b.Verdict != nil && !b.Verdict.ScannedAt.Before(v.ScannedAt) {
 			return errNoChange // ours, or a newer scan's, is in place; an officer's unblock stands
+		}
+		if b.Blocked && v.Result == media.ResultClean {
+			return errNoChange // a blocked hash never gets a clean hash-level verdict
 		}
 		*b = b.WithVerdict(v, w.now())
 		return nil

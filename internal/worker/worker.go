@@ -90,7 +90,6 @@ const (
 	DefaultAckWait          = 30 * time.Second
 	DefaultBackoffBase      = 2 * time.Second
 	DefaultBackoffMax       = 2 * time.Minute
-	DefaultVersionTTL       = 5 * time.Second
 	DefaultHealthInterval   = 10 * time.Second
 	DefaultMediaPrefix      = media.BlobPrefix
 	DefaultQuarantinePrefix = media.QuarantinePrefix
@@ -112,9 +111,6 @@ type Options struct {
 	// BackoffBase and BackoffMax shape NakWithDelay: base·2^(n-1) for the
 	// n-th delivery, at most max, with ±10 % jitter.
 	BackoffBase, BackoffMax time.Duration
-	// VersionTTL is how long the engine's signature version is reused
-	// for the verdict-reuse check (a signature reload shows within it).
-	VersionTTL time.Duration
 	// HealthInterval is how often clamd is pinged and the queue depth
 	// sampled for the metrics.
 	HealthInterval time.Duration
@@ -138,7 +134,6 @@ func (o *Options) defaults() {
 	set(&o.AckWait, DefaultAckWait)
 	set(&o.BackoffBase, DefaultBackoffBase)
 	set(&o.BackoffMax, DefaultBackoffMax)
-	set(&o.VersionTTL, DefaultVersionTTL)
 	set(&o.HealthInterval, DefaultHealthInterval)
 	if o.MediaPrefix == "" {
 		o.MediaPrefix = DefaultMediaPrefix
@@ -159,7 +154,6 @@ type Worker struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	version *versionCache
 	now     func() time.Time
 }
 
@@ -178,8 +172,7 @@ func New(cat Catalog, blobs Blobs, scanner scan.Scanner, inspector *scan.Archive
 		cat: cat, blobs: blobs, scanner: scanner,
 		checker: &scan.Checker{Inspector: inspector, Scanner: scanner},
 		opts:    opts, log: log, metrics: m,
-		version: &versionCache{scanner: scanner, ttl: opts.VersionTTL},
-		now:     time.Now,
+		now: time.Now,
 	}, nil
 }
 

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	baruwa "github.com/baruwa-enterprise/clamd"
@@ -41,7 +40,6 @@ const (
 	DefaultChunkSize      = 64 << 10
 	DefaultDialTimeout    = 5 * time.Second
 	DefaultCommandTimeout = 10 * time.Second
-	DefaultVersionTTL     = 5 * time.Second
 )
 
 // Config configures a Scanner.
@@ -55,9 +53,6 @@ type Config struct {
 	// CommandTimeout bounds PING and VERSION when ctx has no earlier
 	// deadline (default 10 s). Scans are bounded by ctx only.
 	CommandTimeout time.Duration
-	// VersionTTL is how long a VERSION answer is reused for verdicts
-	// (default 5 s): a signature reload shows in verdicts within the TTL.
-	VersionTTL time.Duration
 }
 
 // Scanner is a scan.Scanner backed by clamd. It holds no connection
@@ -67,12 +62,7 @@ type Scanner struct {
 	chunkSize        int
 	dialTimeout      time.Duration
 	cmdTimeout       time.Duration
-	versionTTL       time.Duration
 	now              func() time.Time
-
-	mu        sync.Mutex
-	version   scan.EngineVersion
-	versionAt time.Time
 }
 
 var _ scan.Scanner = (*Scanner)(nil)
@@ -90,7 +80,6 @@ func New(cfg Config) (*Scanner, error) {
 		chunkSize:   cfg.ChunkSize,
 		dialTimeout: cfg.DialTimeout,
 		cmdTimeout:  cfg.CommandTimeout,
-		versionTTL:  cfg.VersionTTL,
 		now:         time.Now,
 	}
 	if s.chunkSize <= 0 {
@@ -102,9 +91,6 @@ func New(cfg Config) (*Scanner, error) {
 	if s.cmdTimeout <= 0 {
 		s.cmdTimeout = DefaultCommandTimeout
 	}
-	if s.versionTTL <= 0 {
-		s.versionTTL = DefaultVersionTTL
-	}
 	return s, nil
 }
 
@@ -112,8 +98,14 @@ func New(cfg Config) (*Scanner, error) {
 // only "stream: OK" is clean; a signature is infected; the limit and
 // encryption heuristics and clamd's stream size limit are unscannable;
 // everything else is an error wrapping scan.ErrUnavailable (or ctx.Err()
-// when the caller cancelled). The verdict carries the engine version.
+// when the caller cancelled). The verdict carries the engine version,
+// asked for before and after the stream (scan.Stamp): a signature reload
+// during the scan makes the verdict one that is never reused.
 func (s *Scanner) Scan(ctx context.Context, r io.Reader) (scan.Verdict, error) {
+	before, err := s.Version(ctx)
+	if err != nil {
+		return scan.Verdict{}, fmt.Errorf("clamd: version before the scan: %w", err)
+	}
 	reply, err := s.instream(ctx, r)
 	if err != nil {
 		return scan.Verdict{}, err
@@ -122,11 +114,11 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader) (scan.Verdict, error) {
 	if err != nil {
 		return scan.Verdict{}, err
 	}
-	ev, err := s.cachedVersion(ctx)
+	after, err := s.Version(ctx)
 	if err != nil {
-		return scan.Verdict{}, fmt.Errorf("clamd: version for the verdict: %w", err)
+		return scan.Verdict{}, fmt.Errorf("clamd: version after the scan: %w", err)
 	}
-	return v.WithEngine(ev), nil
+	return scan.Stamp(v, before, after), nil
 }
 
 // Ping returns nil when clamd answers PONG.
@@ -149,24 +141,7 @@ func (s *Scanner) Version(ctx context.Context) (scan.EngineVersion, error) {
 	if err != nil {
 		return scan.EngineVersion{}, err
 	}
-	ev, err := parseVersion(reply)
-	if err != nil {
-		return scan.EngineVersion{}, err
-	}
-	s.mu.Lock()
-	s.version, s.versionAt = ev, s.now()
-	s.mu.Unlock()
-	return ev, nil
-}
-
-func (s *Scanner) cachedVersion(ctx context.Context) (scan.EngineVersion, error) {
-	s.mu.Lock()
-	ev, at := s.version, s.versionAt
-	s.mu.Unlock()
-	if !at.IsZero() && s.now().Sub(at) < s.versionTTL {
-		return ev, nil
-	}
-	return s.Version(ctx)
+	return parseVersion(reply)
 }
 
 func (s *Scanner) dial(ctx context.Context) (net.Conn, error) {

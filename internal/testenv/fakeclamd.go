@@ -1,0 +1,132 @@
+package testenv
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// FakeClamd speaks the part of clamd's protocol that mediarepo uses
+// (PING, VERSION, INSTREAM) and can do what the real clamd cannot be made
+// to do on cue: reload its signature database in the middle of a scan.
+// Every stream it receives is answered "stream: OK". Use the real clamd
+// (ClamdAddr, StartClamd) for everything else.
+type FakeClamd struct {
+	ln net.Listener
+
+	mu      sync.Mutex
+	version string
+	reload  string // the version to switch to while the next stream is read
+	scans   int
+}
+
+// StartFakeClamd listens on a loopback port until the test ends; VERSION
+// answers version (clamd's notation: "ClamAV 1.4.6/27000/Mon Dec  7 10:00:00 2026").
+func StartFakeClamd(t testing.TB, version string) *FakeClamd {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &FakeClamd{ln: ln, version: version}
+	t.Cleanup(func() { ln.Close() })
+	go f.serve()
+	return f
+}
+
+// Addr is the scanner address ("tcp://127.0.0.1:port").
+func (f *FakeClamd) Addr() string { return "tcp://" + f.ln.Addr().String() }
+
+// SetVersion changes what VERSION answers from now on.
+func (f *FakeClamd) SetVersion(v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version = v
+}
+
+// ReloadDuringNextScan makes the next INSTREAM switch the version to v
+// after its first chunk arrived and before it answers: a database reload
+// in the middle of the scan.
+func (f *FakeClamd) ReloadDuringNextScan(v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reload = v
+}
+
+// Scans returns how many streams were answered.
+func (f *FakeClamd) Scans() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.scans
+}
+
+func (f *FakeClamd) serve() {
+	for {
+		conn, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		go f.handle(conn)
+	}
+}
+
+func (f *FakeClamd) handle(conn net.Conn) {
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	prefix, err := br.ReadByte()
+	if err != nil {
+		return
+	}
+	delim := byte('\n')
+	if prefix == 'z' {
+		delim = 0
+	}
+	cmd, err := br.ReadString(delim)
+	if err != nil {
+		return
+	}
+	switch strings.TrimRight(cmd, "\x00\n") {
+	case "PING":
+		conn.Write([]byte("PONG" + string(delim)))
+	case "VERSION":
+		f.mu.Lock()
+		v := f.version
+		f.mu.Unlock()
+		conn.Write([]byte(v + string(delim)))
+	case "INSTREAM":
+		if f.stream(br) {
+			conn.Write([]byte("stream: OK" + string(delim)))
+		}
+	}
+}
+
+// stream reads INSTREAM chunks to the zero-length one.
+func (f *FakeClamd) stream(r io.Reader) bool {
+	var size [4]byte
+	for first := true; ; first = false {
+		if _, err := io.ReadFull(r, size[:]); err != nil {
+			return false
+		}
+		n := binary.BigEndian.Uint32(size[:])
+		if n == 0 {
+			f.mu.Lock()
+			f.scans++
+			f.mu.Unlock()
+			return true
+		}
+		if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+			return false
+		}
+		if first {
+			f.mu.Lock()
+			if f.reload != "" {
+				f.version, f.reload = f.reload, ""
+			}
+			f.mu.Unlock()
+		}
+	}
+}
