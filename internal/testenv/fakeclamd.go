@@ -22,6 +22,8 @@ type FakeClamd struct {
 	version string
 	reload  string // the version to switch to while the next stream is read
 	scans   int
+	hold    chan struct{} // non-nil: answers wait until it is closed
+	held    int
 }
 
 // StartFakeClamd listens on a loopback port until the test ends; VERSION
@@ -55,6 +57,31 @@ func (f *FakeClamd) ReloadDuringNextScan(v string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reload = v
+}
+
+// Hold makes every stream wait for Release before it is answered.
+func (f *FakeClamd) Hold() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold = make(chan struct{})
+}
+
+// Release answers the held streams and stops holding.
+func (f *FakeClamd) Release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hold != nil {
+		close(f.hold)
+		f.hold = nil
+	}
+}
+
+// Held returns how many streams are read to their end and wait for
+// Release: the scans running at once.
+func (f *FakeClamd) Held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
 }
 
 // Scans returns how many streams were answered.
@@ -114,6 +141,14 @@ func (f *FakeClamd) stream(r io.Reader) bool {
 		n := binary.BigEndian.Uint32(size[:])
 		if n == 0 {
 			f.mu.Lock()
+			hold := f.hold
+			f.held++
+			f.mu.Unlock()
+			if hold != nil {
+				<-hold
+			}
+			f.mu.Lock()
+			f.held--
 			f.scans++
 			f.mu.Unlock()
 			return true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,23 +50,74 @@ var errKinds = []struct {
 
 // ServeEncrypted answers encrypted scans on EncryptedSubject (queue group
 // "scanworkers") until ctx ends: it looks the record up itself, then runs
-// ScanEncrypted. Used by cmd/scanworker.
+// ScanEncrypted. Up to Options.Concurrency (scan.workers) requests are
+// scanned at once; further ones wait in the subscription's buffer (and
+// their callers time out rather than pile up scans). On the way out it
+// stops taking requests and waits for the running scans. Used by
+// cmd/scanworker.
 func ServeEncrypted(ctx context.Context, nc *nats.Conn, w *Worker, log *slog.Logger) error {
+	pool := newPool(w.opts.Concurrency)
 	sub, err := nc.QueueSubscribe(EncryptedSubject, "scanworkers", func(msg *nats.Msg) {
-		reply := w.answerEncrypted(ctx, msg.Data)
-		b, err := json.Marshal(reply)
-		if err == nil {
-			err = msg.Respond(b)
-		}
-		if err != nil {
-			log.Warn("answering an encrypted scan failed", "err", err)
-		}
+		pool.run(ctx, func() {
+			reply := w.answerEncrypted(ctx, msg.Data)
+			b, err := json.Marshal(reply)
+			if err == nil {
+				err = msg.Respond(b)
+			}
+			if err != nil {
+				log.Warn("answering an encrypted scan failed", "err", err)
+			}
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("subscribing to %s: %w", EncryptedSubject, err)
 	}
 	<-ctx.Done()
-	return sub.Drain()
+	err = sub.Unsubscribe()
+	pool.close()
+	return err
+}
+
+// pool runs functions in goroutines, at most size at once; run blocks
+// while all are busy.
+type pool struct {
+	slots  chan struct{}
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newPool(size int) *pool { return &pool{slots: make(chan struct{}, max(1, size))} }
+
+// run starts fn once a slot is free; it drops fn when ctx ends first or
+// the pool is closed.
+func (p *pool) run(ctx context.Context, fn func()) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.slots
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.slots }()
+		fn()
+	}()
+}
+
+// close refuses further functions and waits for the running ones.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 func (w *Worker) answerEncrypted(ctx context.Context, data []byte) encryptedReply {
