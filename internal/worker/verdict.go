@@ -244,55 +244,115 @@ func (w *Worker) settle(ctx context.Context, rec media.Record, log *slog.Logger)
 }
 
 // quarantine moves the record's blob under QuarantinePrefix when no record
-// using it is still clean or pending, then points the blob record and the
-// records at the new key (the quarantined record itself last, so that a
-// redelivery after a crash redoes the lot).
+// using it is clean or pending, judged from the current records (the
+// record itself included: an officer may have released it since its
+// verdict was stored), then points the blob record and the records at the
+// new key. An officer's release that raced the move (it saw the old key,
+// so it moved nothing back) is caught by a second look after the move,
+// which then moves the blob back (moveBack). Every step is idempotent, so
+// a redelivery after a crash redoes the lot.
 func (w *Worker) quarantine(ctx context.Context, rec media.Record, log *slog.Logger) error {
 	from := rec.BlobKey
 	if !strings.HasPrefix(from, w.opts.MediaPrefix) {
 		return nil
 	}
+	holders, servable, err := w.blobUsers(ctx, rec, from)
+	if err != nil {
+		return err
+	}
+	if servable != nil {
+		log.Info("infected blob stays in place: a record using it is "+string(servable.State),
+			"blob", from, "other", servable.MXC())
+		return nil
+	}
+	to := w.opts.QuarantinePrefix + strings.TrimPrefix(from, w.opts.MediaPrefix)
+	moved, err := w.moveBlob(ctx, rec.SHA256, from, to, true, holders, log)
+	if err != nil {
+		return err
+	}
+	if moved {
+		w.metrics.moved.Inc()
+		log.Info("infected blob moved to quarantine", "from", from, "to", to, "records", len(holders))
+	}
+	// A release between the first look and the record updates saw the
+	// old key and moved nothing back: look again.
+	_, servable, err = w.blobUsers(ctx, rec, to)
+	if err != nil {
+		return err
+	}
+	if servable != nil {
+		log.Warn("a record using the quarantined blob was released during the move: moving it back",
+			"blob", to, "record", servable.MXC(), "state", servable.State)
+		_, err = w.moveBlob(ctx, rec.SHA256, to, from, false, nil, log)
+		return err
+	}
+	return nil
+}
+
+// blobUsers returns the current records that use the blob key (rec itself
+// read afresh), and the first of them that is clean or pending, if any.
+func (w *Worker) blobUsers(ctx context.Context, rec media.Record, key string) ([]catalog.Entry, *media.Record, error) {
 	entries, err := w.cat.ByHash(ctx, rec.SHA256)
 	if err != nil {
-		return fmt.Errorf("%w: records of the blob: %w", errCatalog, err)
+		return nil, nil, fmt.Errorf("%w: records of the blob: %w", errCatalog, err)
 	}
-	var holders []catalog.Entry
+	self, rev, err := w.cat.Get(ctx, rec.Origin, rec.ID)
+	switch {
+	case errors.Is(err, media.ErrNotFound):
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: %w", errCatalog, err)
+	default:
+		entries = append(entries, catalog.Entry{Record: self, Revision: rev})
+	}
+	var users []catalog.Entry
+	seen := map[string]bool{}
 	for _, e := range entries {
-		if e.Record.BlobKey != from || e.Record.Origin == rec.Origin && e.Record.ID == rec.ID {
+		r := e.Record
+		if r.BlobKey != key || seen[r.MXC()] {
 			continue
 		}
-		if e.Record.State == media.StateClean || e.Record.State == media.StatePending {
-			log.Info("infected blob stays in place: another record using it is "+string(e.Record.State),
-				"blob", from, "other", e.Record.MXC())
-			return nil
+		seen[r.MXC()] = true
+		if r.State == media.StateClean || r.State == media.StatePending {
+			return nil, &r, nil
 		}
-		holders = append(holders, e)
+		users = append(users, e)
 	}
-	holders = append(holders, catalog.Entry{Record: rec})
+	return users, nil, nil
+}
 
-	to := w.opts.QuarantinePrefix + strings.TrimPrefix(from, w.opts.MediaPrefix)
-	err = w.blobs.Move(ctx, from, to)
+// moveBlob moves the sealed blob from → to (a move done before counts as
+// done) and points the blob record and every record naming from at to.
+// holders are the records known to use from; the others are found by
+// hash. It reports whether this call moved the stored blob.
+func (w *Worker) moveBlob(ctx context.Context, sha, from, to string, quarantined bool, holders []catalog.Entry, log *slog.Logger) (bool, error) {
+	moved := true
+	err := w.blobs.Move(ctx, from, to)
 	if errors.Is(err, storage.ErrNotFound) {
 		if _, serr := w.blobs.Stat(ctx, to); serr != nil {
-			log.Warn("infected blob is missing; nothing to move", "blob", from, "err", serr)
-			return nil
+			log.Warn("blob is missing; nothing to move", "blob", from, "err", serr)
+			return false, nil
 		}
-		err = nil // moved by an earlier delivery
-	} else if err == nil {
-		w.metrics.moved.Inc()
+		moved, err = false, nil // moved by an earlier delivery or an officer
 	}
 	if err != nil {
-		return fmt.Errorf("%w: quarantine move: %w", errStorage, err)
+		return false, fmt.Errorf("%w: moving %s to %s: %w", errStorage, from, to, err)
 	}
-	_, _, err = w.cat.ModifyBlob(ctx, rec.SHA256, func(b *media.Blob) error {
+	_, _, err = w.cat.ModifyBlob(ctx, sha, func(b *media.Blob) error {
 		if b.BlobKey != from {
 			return errNoChange
 		}
-		*b = b.MoveTo(to, true, w.now())
+		*b = b.MoveTo(to, quarantined, w.now())
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, media.ErrNotFound) {
-		return fmt.Errorf("%w: blob record after the quarantine move: %w", errCatalog, err)
+		return moved, fmt.Errorf("%w: blob record after moving %s: %w", errCatalog, from, err)
+	}
+	if holders == nil {
+		entries, err := w.cat.ByHash(ctx, sha)
+		if err != nil {
+			return moved, fmt.Errorf("%w: records of the blob: %w", errCatalog, err)
+		}
+		holders = entries
 	}
 	for _, h := range holders {
 		_, _, err := w.cat.Modify(ctx, h.Record.Origin, h.Record.ID, func(r *media.Record) error {
@@ -303,9 +363,8 @@ func (w *Worker) quarantine(ctx context.Context, rec media.Record, log *slog.Log
 			return nil
 		})
 		if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, media.ErrNotFound) {
-			return fmt.Errorf("%w: record %s after the quarantine move: %w", errCatalog, h.Record.MXC(), err)
+			return moved, fmt.Errorf("%w: record %s after moving %s: %w", errCatalog, h.Record.MXC(), from, err)
 		}
 	}
-	log.Info("infected blob moved to quarantine", "from", from, "to", to, "records", len(holders))
-	return nil
+	return moved, nil
 }

@@ -38,7 +38,9 @@
 // them (a record whose last event is a worker's verdict is "settled"
 // again). An officer who releases a record whose blob is in quarantine
 // must move it back (review's job; until then downloads fail closed,
-// because they read only MediaPrefix).
+// because they read only MediaPrefix). The worker decides the move from
+// the current records, and looks again after it: a release that raced the
+// move (and saw the old key) makes the worker move the blob back.
 package worker
 
 import (
