@@ -73,3 +73,19 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsClaimedTwiceCaseInsensitive: the host map is case-insensitive
+// (Host headers are), so "Media.Example.org" and "media.example.org" are
+// the same host and may not select two server names (issue 14, item 25).
+func TestHostsClaimedTwiceCaseInsensitive(t *testing.T) {
+	c := Default()
+	c.Scan.Clamd = "tcp://127.0.0.1:3310"
+	c.Servers = []ServerName{{Name: "a.org", Hosts: []string{"Media.Example.org"}}, {Name: "b.org", Hosts: []string{"media.example.ORG"}}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "claimed twice") {
+		t.Fatalf("a host differing only in case accepted for two server names: %v", err)
+	}
+	c.Servers = []ServerName{{Name: "A.org"}, {Name: "a.org"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "claimed twice") {
+		t.Fatalf("default hosts differing only in case accepted: %v", err)
+	}
+}

@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 			bad("server_names[%d].name: required", i)
 		}
 		for _, h := range s.HostNames() {
+			h = strings.ToLower(h) // Host headers, and so the host map, are case-insensitive
 			if seenHost[h] {
 				bad("server_names[%d]: host %q is claimed twice", i, h)
 			}
