@@ -17,7 +17,10 @@ type AddrPolicy struct {
 	// unique-local addresses: for closed federations on internal networks
 	// and for tests on loopback. Link-local (including 169.254.169.254,
 	// the cloud metadata address), unspecified, multicast and broadcast
-	// addresses are refused even then.
+	// addresses are refused even then, and so are the local-use NAT64
+	// prefix 64:ff9b:1::/48 (RFC 8215: it translates into the operator's
+	// own networks), deprecated IPv6 site-local fec0::/10 and the AWS IPv6
+	// metadata address fd00:ec2::254.
 	AllowPrivate bool
 	// check, when set, replaces the rules above (tests of the dial path).
 	check func(netip.AddrPort) error
@@ -29,6 +32,11 @@ var (
 	broadcast = netip.MustParseAddr("255.255.255.255")
 	// nat64 embeds an IPv4 address; it is judged by that address.
 	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// localNAT64 (RFC 8215) may translate to anything, private included.
+	localNAT64 = netip.MustParsePrefix("64:ff9b:1::/48")
+	siteLocal  = netip.MustParsePrefix("fec0::/10")
+	// awsMetadata6 is the AWS instance metadata service over IPv6.
+	awsMetadata6 = netip.MustParseAddr("fd00:ec2::254")
 )
 
 // Check returns nil when ap may be dialled, else an error wrapping
@@ -51,6 +59,10 @@ func (p AddrPolicy) Check(ap netip.AddrPort) error {
 		return fmt.Errorf("%w: %s is link-local", ErrAddressForbidden, a)
 	case a.IsMulticast(), a.IsInterfaceLocalMulticast():
 		return fmt.Errorf("%w: %s is multicast", ErrAddressForbidden, a)
+	case localNAT64.Contains(a), siteLocal.Contains(a):
+		return fmt.Errorf("%w: %s is local-use NAT64 or site-local", ErrAddressForbidden, a)
+	case a == awsMetadata6:
+		return fmt.Errorf("%w: %s is a cloud metadata address", ErrAddressForbidden, a)
 	case p.AllowPrivate:
 		return nil
 	case a.IsLoopback():

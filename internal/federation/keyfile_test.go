@@ -52,25 +52,30 @@ func TestLoadSigningKey(t *testing.T) {
 
 func TestAddrPolicy(t *testing.T) {
 	for addr, want := range map[string][2]bool{ // {allowed strict, allowed with AllowPrivate}
-		"93.184.216.34:443":        {true, true},
-		"[2606:4700::1111]:8448":   {true, true},
-		"127.0.0.1:8448":           {false, true},
-		"[::1]:8448":               {false, true},
-		"10.1.2.3:8448":            {false, true},
-		"172.16.0.1:8448":          {false, true},
-		"192.168.1.1:8448":         {false, true},
-		"100.64.0.1:8448":          {false, true},
-		"[fd00::1]:8448":           {false, true},
-		"[::ffff:127.0.0.1]:8448":  {false, true},
-		"[64:ff9b::a9fe:a9fe]:80":  {false, false}, // NAT64 of 169.254.169.254
-		"169.254.169.254:80":       {false, false},
-		"[fe80::1]:8448":           {false, false},
-		"0.0.0.0:8448":             {false, false},
-		"[::]:8448":                {false, false},
-		"224.0.0.1:8448":           {false, false},
-		"255.255.255.255:8448":     {false, false},
-		"[ff02::1]:8448":           {false, false},
-		"[::ffff:169.254.1.1]:443": {false, false},
+		"93.184.216.34:443":         {true, true},
+		"[2606:4700::1111]:8448":    {true, true},
+		"127.0.0.1:8448":            {false, true},
+		"[::1]:8448":                {false, true},
+		"10.1.2.3:8448":             {false, true},
+		"172.16.0.1:8448":           {false, true},
+		"192.168.1.1:8448":          {false, true},
+		"100.64.0.1:8448":           {false, true},
+		"[fd00::1]:8448":            {false, true},
+		"[::ffff:127.0.0.1]:8448":   {false, true},
+		"[64:ff9b::a9fe:a9fe]:80":   {false, false}, // NAT64 of 169.254.169.254
+		"169.254.169.254:80":        {false, false},
+		"[fe80::1]:8448":            {false, false},
+		"0.0.0.0:8448":              {false, false},
+		"[::]:8448":                 {false, false},
+		"224.0.0.1:8448":            {false, false},
+		"255.255.255.255:8448":      {false, false},
+		"[ff02::1]:8448":            {false, false},
+		"[::ffff:169.254.1.1]:443":  {false, false},
+		"[64:ff9b:1::a9fe:a9fe]:80": {false, false}, // local-use NAT64 (RFC 8215): translated into the local network
+		"[64:ff9b:1:2::5]:443":      {false, false},
+		"[fec0::1]:8448":            {false, false}, // deprecated site-local
+		"[fed0:1::2]:8448":          {false, false},
+		"[fd00:ec2::254]:80":        {false, false}, // the AWS IPv6 metadata address
 	} {
 		ap := netip.MustParseAddrPort(addr)
 		for i, p := range []AddrPolicy{{}, {AllowPrivate: true}} {
