@@ -118,6 +118,10 @@ func (s *Server) build(ctx context.Context) error {
 			hosts[strings.ToLower(h)] = sn.Name
 		}
 	}
+	proxies, err := cfg.HTTP.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
 	def := ""
 	if len(cfg.Servers) == 1 {
 		def = cfg.Servers[0].Name
@@ -127,6 +131,8 @@ func (s *Server) build(ctx context.Context) error {
 		LegacyFreeze: cfg.Media.LegacyFreezeTime(), MinBodyRate: int64(cfg.HTTP.MinBodyRate),
 		UploadsPerSecond: cfg.Limits.UploadsPerSecond, UploadBurst: cfg.Limits.UploadBurst,
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
+		ClientAddrs:              httpapi.NewClientAddrs(proxies),
+		UnauthenticatedPerSecond: cfg.Limits.UnauthenticatedPerSecond, UnauthenticatedBurst: cfg.Limits.UnauthenticatedBurst,
 		Scanner: scanner, Thumbnails: s.thumbs,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {

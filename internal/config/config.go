@@ -209,12 +209,23 @@ type Media struct {
 	LegacyFreeze string `yaml:"legacy_freeze"`
 }
 
-// Limits are per-user rate limits (token buckets).
+// Limits are rate limits (token buckets): per user, and per client
+// address where there is no user (yet).
 type Limits struct {
 	UploadsPerSecond   float64 `yaml:"uploads_per_second"`
 	UploadBurst        int     `yaml:"upload_burst"`
 	DownloadsPerSecond float64 `yaml:"downloads_per_second"`
 	DownloadBurst      int     `yaml:"download_burst"`
+	// UnauthenticatedPerSecond and UnauthenticatedBurst limit the routes
+	// that need no token (legacy download and thumbnail, public_key,
+	// federation key fetches for unknown origins), per client address.
+	UnauthenticatedPerSecond float64 `yaml:"unauthenticated_per_second"`
+	UnauthenticatedBurst     int     `yaml:"unauthenticated_burst"`
+	// FailedAuthPerSecond and FailedAuthBurst limit failed token checks
+	// per client address; past them a request is refused (429) before its
+	// token is sent to the homeserver.
+	FailedAuthPerSecond float64 `yaml:"failed_auth_per_second"`
+	FailedAuthBurst     int     `yaml:"failed_auth_burst"`
 }
 
 // HTTP hardens the listeners.
@@ -225,6 +236,10 @@ type HTTP struct {
 	MinBodyRate ByteSize `yaml:"min_body_rate"`
 	// IdleTimeout for keep-alive connections.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// TrustedProxies are the reverse proxies (CIDRs) whose
+	// X-Forwarded-For names the client address for the per-address
+	// limits; from anyone else the header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // DefaultLegacyFreeze is the default media.legacy_freeze: the release that
@@ -252,7 +267,8 @@ func Default() Config {
 			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse", LegacyFreeze: DefaultLegacyFreeze},
 		ContentScanner: ContentScanner{Wait: Duration(30 * time.Second)},
 		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
-		Limits:         Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400},
+		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400,
+			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
 	}

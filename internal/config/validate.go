@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -146,12 +147,35 @@ func (c *Config) Validate() error {
 	if c.Limits.UploadsPerSecond <= 0 || c.Limits.DownloadsPerSecond <= 0 || c.Limits.UploadBurst < 1 || c.Limits.DownloadBurst < 1 {
 		bad("limits: rates > 0 and bursts ≥ 1 are required")
 	}
+	if c.Limits.UnauthenticatedPerSecond <= 0 || c.Limits.UnauthenticatedBurst < 1 || c.Limits.FailedAuthPerSecond <= 0 || c.Limits.FailedAuthBurst < 1 {
+		bad("limits: unauthenticated_per_second and failed_auth_per_second > 0, their bursts ≥ 1 are required")
+	}
+	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
+		bad("http.trusted_proxies: %v", err)
+	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.MinBodyRate < 0 || c.HTTP.IdleTimeout <= 0 {
 		bad("http: read_header_timeout > 0, min_body_rate ≥ 0, idle_timeout > 0 are required")
 	}
 	errs = append(errs, c.Officers.validate()...)
 	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
 	return errors.Join(errs...)
+}
+
+// TrustedProxyPrefixes parses TrustedProxies (a CIDR or a single address each).
+func (h HTTP) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range h.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // HostNames returns the HTTP hosts that select this server name.

@@ -24,10 +24,8 @@ import (
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/review"
-	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/session"
 	"github.com/mediarepo/mediarepo/internal/session/sessiontest"
-	"github.com/mediarepo/mediarepo/internal/storage/fs"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
@@ -56,19 +54,7 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := kv.New(ctx, js, kv.Options{}, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	backend, err := fs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := sealed.NewKeyring("k", map[string][]byte{"k": make([]byte, sealed.KeySize)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, blobs := realParts(t, js, log)
 	aud, err := audit.Open(ctx, js, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +65,7 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := review.New(cat, sealed.New(backend, keys), nil, aud, review.Options{MediaPrefix: "media/", QuarantinePrefix: "quarantine/"}, log, nil)
+	rv, err := review.New(cat, blobs, nil, aud, review.Options{MediaPrefix: "media/", QuarantinePrefix: "quarantine/"}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,9 @@ type Media interface {
 	Create(ctx context.Context, origin, uploader string) (media.Record, error)
 	UploadTo(ctx context.Context, id string, up service.Upload) (media.Record, error)
 	Download(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error)
+	// Lookup returns the stored record without fetching, waiting or
+	// judging its state (a cheap check before any work).
+	Lookup(ctx context.Context, origin, id string) (media.Record, error)
 	Open(ctx context.Context, rec media.Record, offset, length int64) (io.ReadCloser, error)
 	MaxUploadSize() int64
 }
@@ -50,6 +53,12 @@ type Options struct {
 	// Upload and download rate limits per user.
 	UploadsPerSecond, DownloadsPerSecond float64
 	UploadBurst, DownloadBurst           int
+	// ClientAddrs finds a request's client address (behind trusted proxies).
+	ClientAddrs ClientAddrs
+	// UnauthenticatedPerSecond and UnauthenticatedBurst limit the routes
+	// that need no token, per client address (0: 10/s, burst 20).
+	UnauthenticatedPerSecond float64
+	UnauthenticatedBurst     int
 }
 
 // API is the public HTTP handler.
@@ -61,7 +70,11 @@ type API struct {
 	metrics   *httpMetrics
 	uploads   *limiters
 	downloads *limiters
-	router    *mux.Router
+	// unauth limits routes without a token per client address.
+	unauth *AddrLimiter
+	// local are the served server names (the Hosts' values).
+	local  map[string]bool
+	router *mux.Router
 }
 
 // New builds the public API's handler.
@@ -69,9 +82,20 @@ func New(m Media, a auth.Authenticator, opts Options, log *slog.Logger, reg prom
 	if opts.BodyGrace <= 0 {
 		opts.BodyGrace = 10 * time.Second
 	}
+	if opts.UnauthenticatedPerSecond <= 0 || opts.UnauthenticatedBurst < 1 {
+		opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst = 10, 20
+	}
 	api := &API{media: m, auth: a, opts: opts, log: log, metrics: newHTTPMetrics(reg),
 		uploads:   newLimiters(opts.UploadsPerSecond, opts.UploadBurst),
-		downloads: newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst)}
+		downloads: newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst),
+		unauth:    NewAddrLimiter(opts.ClientAddrs, opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst),
+		local:     map[string]bool{}}
+	for _, name := range opts.Hosts {
+		api.local[name] = true
+	}
+	if opts.DefaultServer != "" {
+		api.local[opts.DefaultServer] = true
+	}
 	api.router = api.routes()
 	return api
 }
@@ -136,7 +160,11 @@ func (a *API) wrap(rt route) http.Handler {
 			if server := a.serverName(r.Host); server != "" {
 				ctx = context.WithValue(ctx, keyServer, server)
 			}
-			if rt.auth {
+			if !rt.auth {
+				if err := a.unauth.Allow(r); err != nil {
+					return err
+				}
+			} else {
 				server, _ := ctx.Value(keyServer).(string)
 				if server == "" {
 					return auth.ErrUnknownServer

@@ -107,7 +107,40 @@ func (a *API) legacyDownload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.legacyAllowed(r); err != nil {
+		return err
+	}
 	return a.serveMedia(w, r, wait, a.opts.LegacyFreeze)
+}
+
+// errLegacyRefused: what the unauthenticated legacy endpoints do not serve.
+var errLegacyRefused = fmt.Errorf("%w: only served on the authenticated endpoints (/_matrix/client/v1/media)", media.ErrNotFound)
+
+// legacyAllowed decides, from the path and one catalog read, whether the
+// unauthenticated legacy endpoints may serve the media at all, before
+// anything costly (a federation fetch, a wait for a verdict, a
+// thumbnail): never media of other servers (fetching it for anyone
+// without a token would make this an open proxy), never media created
+// after the freeze, never media this server does not have.
+func (a *API) legacyAllowed(r *http.Request) error {
+	server, id, err := pathMedia(r)
+	if err != nil {
+		return err
+	}
+	if !a.local[server] {
+		return errLegacyRefused
+	}
+	if a.opts.LegacyFreeze.IsZero() {
+		return nil
+	}
+	rec, err := a.media.Lookup(r.Context(), server, id)
+	if err != nil {
+		return err
+	}
+	if rec.CreatedAt.After(a.opts.LegacyFreeze) {
+		return errLegacyRefused
+	}
+	return nil
 }
 
 // serveMedia looks the media up, waits for its verdict up to wait and

@@ -10,13 +10,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
-
-	"github.com/mediarepo/mediarepo/internal/media"
 )
 
 type ctxKey int
@@ -106,42 +102,6 @@ func (a *API) observe(route string, h http.Handler) http.Handler {
 		a.log.Debug("request", "request_id", id, "route", route, "method", r.Method,
 			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start))
 	})
-}
-
-// limiters holds one token bucket per user.
-type limiters struct {
-	rate  rate.Limit
-	burst int
-	mu    sync.Mutex
-	users map[string]*rate.Limiter
-}
-
-func newLimiters(perSecond float64, burst int) *limiters {
-	return &limiters{rate: rate.Limit(perSecond), burst: burst, users: map[string]*rate.Limiter{}}
-}
-
-// allow takes a token for user or returns ErrLimitExceeded with the wait.
-func (l *limiters) allow(user string) error {
-	l.mu.Lock()
-	lim, ok := l.users[user]
-	if !ok {
-		if len(l.users) > 100000 { // forget idle users; a full bucket is the default anyway
-			for u, x := range l.users {
-				if x.Tokens() >= float64(l.burst) {
-					delete(l.users, u)
-				}
-			}
-		}
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.users[user] = lim
-	}
-	l.mu.Unlock()
-	res := lim.Reserve()
-	if d := res.Delay(); d > 0 {
-		res.Cancel()
-		return retryAfterError{err: fmt.Errorf("%w: too many requests", media.ErrLimitExceeded), after: int(d/time.Second) + 1}
-	}
-	return nil
 }
 
 // errTooSlow is returned by a request body that arrives slower than the

@@ -45,6 +45,9 @@ func (a *API) legacyThumbnail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.legacyAllowed(r); err != nil {
+		return err
+	}
 	return a.serveThumbnail(w, r, wait, a.opts.LegacyFreeze)
 }
 

@@ -28,6 +28,20 @@ func (s *Service) Download(ctx context.Context, origin, id string, wait time.Dur
 	return rec, nil
 }
 
+// Lookup returns the stored record of origin/id as it is: no federation
+// fetch, no wait, no judgement of its state (ErrNotFound when there is
+// none). It is the cheap check that comes before any costly work.
+func (s *Service) Lookup(ctx context.Context, origin, id string) (media.Record, error) {
+	if err := media.ValidateServerName(origin); err != nil {
+		return media.Record{}, err
+	}
+	if err := media.ValidateMediaID(id); err != nil {
+		return media.Record{}, err
+	}
+	rec, _, err := s.catalog.Get(ctx, origin, id)
+	return rec, err
+}
+
 // awaitClean returns the record once its stored bytes are clean, waiting
 // up to wait for a verdict; otherwise the error of its state.
 func (s *Service) awaitClean(ctx context.Context, origin, id string, wait time.Duration) (media.Record, error) {

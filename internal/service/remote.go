@@ -26,8 +26,9 @@ type RemoteOptions struct {
 	// Local are the server names served here: their media is never
 	// fetched.
 	Local []string
-	// Timeout bounds one fetch, body included; it runs on even when the
-	// request that started it goes away, for the others waiting on it.
+	// Timeout bounds one fetch, body included. A fetch runs on when the
+	// request that started it goes away while others wait on it, and
+	// stops once no request waits any more.
 	Timeout time.Duration
 	// Counter counts the bytes of cached remote media across the
 	// deployment (nil: not counted). Each fetch reserves its bytes before
@@ -56,6 +57,10 @@ type fetchCall struct {
 	done chan struct{}
 	rec  media.Record
 	err  error
+	// waiters counts the requests waiting (under remote.mu); the last
+	// one to leave cancels the fetch.
+	waiters int
+	cancel  context.CancelFunc
 }
 
 // EnableRemote makes downloads of media of servers not served here fetch
@@ -81,33 +86,44 @@ func (s *Service) isRemote(origin string) bool {
 }
 
 // fetchRemote fetches mxc://origin/id and records it pending; concurrent
-// callers share one fetch. It returns the stored record.
+// callers share one fetch, which is cancelled when the last of them
+// leaves (nothing keeps running for clients that are gone). It returns
+// the stored record.
 func (s *Service) fetchRemote(ctx context.Context, origin, id string) (media.Record, error) {
 	r := s.remote
 	key := origin + "/" + id
 	r.mu.Lock()
 	call, running := r.inflight[key]
 	if !running {
-		call = &fetchCall{done: make(chan struct{})}
+		// Detached from the first caller: others may wait on it after
+		// the first has left; the waiter count decides when it stops.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
+		call = &fetchCall{done: make(chan struct{}), cancel: cancel}
 		r.inflight[key] = call
-	}
-	r.mu.Unlock()
-	if !running {
 		go func() {
-			// Detached: the first caller may leave while others wait.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 			call.rec, call.err = s.storeRemote(fctx, origin, id)
 			cancel()
 			r.mu.Lock()
-			delete(r.inflight, key)
+			if r.inflight[key] == call {
+				delete(r.inflight, key)
+			}
 			r.mu.Unlock()
 			close(call.done)
 		}()
 	}
+	call.waiters++
+	r.mu.Unlock()
 	select {
 	case <-call.done:
 		return call.rec, call.err
 	case <-ctx.Done():
+		r.mu.Lock()
+		call.waiters--
+		if call.waiters == 0 {
+			call.cancel()
+			delete(r.inflight, key) // a new request starts a new fetch
+		}
+		r.mu.Unlock()
 		return media.Record{}, ctx.Err()
 	}
 }
