@@ -36,20 +36,26 @@ type ArchiveLimits struct {
 	// MaxNestedSize bounds a nested archive, which is inflated into memory
 	// to be inspected.
 	MaxNestedSize int64 `yaml:"max_nested_size"`
+	// MaxDirectorySize bounds a zip's central directory, which is read
+	// into memory (names, extras, comments of all entries): checked from
+	// the end record and a constant-memory walk before it is parsed.
+	MaxDirectorySize int64 `yaml:"max_directory_size"`
 }
 
 // DefaultArchiveLimits matches the project's clamd limits (MaxFiles 10000,
 // MaxFileSize 100M, MaxScanSize 400M) with a ratio of 100 above 1 MiB, a
-// depth of 8 and nested archives up to 64 MiB.
+// depth of 8, nested archives up to 64 MiB and a central directory of up
+// to 16 MiB (10000 entries with names, extras and comments of 1.6 KB each).
 func DefaultArchiveLimits() ArchiveLimits {
 	return ArchiveLimits{
-		MaxEntries:    10000,
-		MaxEntrySize:  100 << 20,
-		MaxTotalSize:  400 << 20,
-		MaxRatio:      100,
-		RatioMinSize:  1 << 20,
-		MaxDepth:      8,
-		MaxNestedSize: 64 << 20,
+		MaxEntries:       10000,
+		MaxEntrySize:     100 << 20,
+		MaxTotalSize:     400 << 20,
+		MaxRatio:         100,
+		RatioMinSize:     1 << 20,
+		MaxDepth:         8,
+		MaxNestedSize:    64 << 20,
+		MaxDirectorySize: 16 << 20,
 	}
 }
 
@@ -68,6 +74,7 @@ func (l ArchiveLimits) Validate() error {
 	check("ratio_min_size", l.RatioMinSize)
 	check("max_depth", int64(l.MaxDepth))
 	check("max_nested_size", l.MaxNestedSize)
+	check("max_directory_size", l.MaxDirectorySize)
 	return errors.Join(errs...)
 }
 
@@ -94,7 +101,9 @@ func (e *ArchiveError) Unwrap() error { return ErrUnscannable }
 
 // ArchiveInspector checks zip archives against ArchiveLimits. It needs
 // random access (the zip central directory is at the end), so it takes an
-// io.ReaderAt and the size. It reads the central directory, then inflates
+// io.ReaderAt and the size. It checks the end record's declared entry
+// count and directory size and walks the directory in constant memory
+// (zipdir.go), then parses the central directory, then inflates
 // every stored or deflated entry once, counting its real size against the
 // declared one (headers can lie) and descending into nested zips. Its
 // ReadAt calls are 256 KiB or smaller; a ReaderAt over ranged GETs of a
@@ -114,14 +123,14 @@ func NewArchiveInspector(limits ArchiveLimits) (*ArchiveInspector, error) {
 // inspectionRevision changes whenever the inspection's code judges
 // differently; it is part of Fingerprint, so older verdicts are not
 // reused after such a change.
-const inspectionRevision = 2
+const inspectionRevision = 3
 
 // Fingerprint names the inspection's revision and limits (for
 // scan.ReuseBasis).
 func (in *ArchiveInspector) Fingerprint() string {
 	l := in.limits
-	return fmt.Sprintf("zip-inspection r%d entries=%d entry=%d total=%d ratio=%d/%d depth=%d nested=%d",
-		inspectionRevision, l.MaxEntries, l.MaxEntrySize, l.MaxTotalSize, l.MaxRatio, l.RatioMinSize, l.MaxDepth, l.MaxNestedSize)
+	return fmt.Sprintf("zip-inspection r%d entries=%d entry=%d total=%d ratio=%d/%d depth=%d nested=%d directory=%d",
+		inspectionRevision, l.MaxEntries, l.MaxEntrySize, l.MaxTotalSize, l.MaxRatio, l.RatioMinSize, l.MaxDepth, l.MaxNestedSize, l.MaxDirectorySize)
 }
 
 // Inspect returns nil when r is not a zip archive or is one within the
@@ -156,6 +165,9 @@ func (st *inspection) zip(r io.ReaderAt, size int64, path string, depth int) err
 	n, err := r.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("archive inspection: %w", err)
+	}
+	if err := checkDirectory(r, size, path, st.limits.MaxEntries-st.entries, st.limits.MaxDirectorySize); err != nil {
+		return err
 	}
 	zr, err := zip.NewReader(r, size)
 	if errors.Is(err, zip.ErrInsecurePath) {
