@@ -169,6 +169,9 @@ type Catalog interface {
 	Leases
 	Counters
 	KeyVerdicts
+	Intents
+	Reservations
+	RemoteRetention
 }
 
 // Apply applies one state-machine change to the stored record with a

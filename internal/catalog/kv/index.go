@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,10 +77,24 @@ func (c *Catalog) pruneEntry(ctx context.Context, key string, rec media.Record, 
 }
 
 // indexKeysWith returns the keys of every live entry matching filter.
-// Keys are collected before records are read, so a slow caller cannot
-// stall the watch that lists them.
+// It asks the server for the stream's subjects matching the filter, which
+// it answers from its in-memory subject index: the cost grows with the
+// matches, not with the bucket. (A filtered watch, the obvious way, makes
+// the server read every message block that holds a match; at 1 M records
+// the officers' list of 1,000 quarantined media took 2-5 s that way.)
+// Entries removed within the last minute may still be listed (their
+// marker has not expired): resolve checks every key against its record.
 func (c *Catalog) indexKeysWith(ctx context.Context, filter string) ([]string, error) {
-	return listKeys(ctx, c.index, filter)
+	prefix := "$KV." + c.opts.IndexBucket + "."
+	info, err := c.indexStream.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list %s in %s: %w", filter, c.opts.IndexBucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for s := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(s, prefix))
+	}
+	return keys, nil
 }
 
 func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
@@ -226,6 +241,19 @@ func (c *Catalog) Reindex(ctx context.Context) (catalog.ReindexStats, error) {
 				return fmt.Errorf("catalog: reindex %s: %w", k, err)
 			}
 			st.Added++
+		}
+		if e.Record.Remote && !e.Record.State.Final() {
+			key, err := recordKey(e.Record.Origin, e.Record.ID)
+			if err != nil {
+				return err
+			}
+			_, err = c.remote.Create(ctx, key, []byte(fetchTime(e.Record).UTC().Format(time.RFC3339Nano)))
+			switch {
+			case err == nil:
+				st.Added++
+			case !errors.Is(err, jetstream.ErrKeyExists):
+				return fmt.Errorf("catalog: reindex remote %s: %w", key, err)
+			}
 		}
 		return nil
 	})

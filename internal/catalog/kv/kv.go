@@ -55,6 +55,17 @@ type Options struct {
 	// CounterBucket holds deployment-wide counters such as the bytes of
 	// cached remote media ("mediarepo_counters").
 	CounterBucket string
+	// IntentBucket holds upload intents ("mediarepo_intents", intents.go).
+	IntentBucket string
+	// ReservationBucket holds the reservation slots per uploader
+	// ("mediarepo_reservations", reserve.go).
+	ReservationBucket string
+	// RemoteBucket holds the remote retention index ("mediarepo_remote",
+	// retention.go).
+	RemoteBucket string
+	// CrashAfter is how long the open marker of a process may go without
+	// being rewritten before the process counts as crashed (5m; crash.go).
+	CrashAfter time.Duration
 	// Replicas per bucket (1; use 3 in a cluster). See the package doc on
 	// sync_interval.
 	Replicas int
@@ -93,6 +104,18 @@ func (o *Options) defaults() {
 	if o.CounterBucket == "" {
 		o.CounterBucket = "mediarepo_counters"
 	}
+	if o.IntentBucket == "" {
+		o.IntentBucket = "mediarepo_intents"
+	}
+	if o.ReservationBucket == "" {
+		o.ReservationBucket = "mediarepo_reservations"
+	}
+	if o.RemoteBucket == "" {
+		o.RemoteBucket = "mediarepo_remote"
+	}
+	if o.CrashAfter == 0 {
+		o.CrashAfter = 5 * time.Minute
+	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
@@ -123,9 +146,19 @@ type Catalog struct {
 	counters jetstream.KeyValue
 	// keyVerdicts holds per-key verdicts of encrypted media (keyverdict.go).
 	keyVerdicts jetstream.KeyValue
-	js          jetstream.JetStream
-	metrics     metrics
-	hub         *hub
+	// intents, reservations and remote serve maintenance that never reads
+	// everything (intents.go, reserve.go, retention.go).
+	intents      jetstream.KeyValue
+	reservations jetstream.KeyValue
+	remote       jetstream.KeyValue
+	// indexStream is the index bucket's stream, for listing its subjects.
+	indexStream jetstream.Stream
+	// marker is this process's open marker; stopMarker removes it (crash.go).
+	marker     string
+	stopMarker func()
+	js         jetstream.JetStream
+	metrics    metrics
+	hub        *hub
 }
 
 var _ catalog.Catalog = (*Catalog)(nil)
@@ -191,6 +224,9 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.Lo
 		{&c.leases, jetstream.KeyValueConfig{Bucket: opts.LeaseBucket, Description: "mediarepo leader leases", LimitMarkerTTL: time.Second}},
 		{&c.counters, jetstream.KeyValueConfig{Bucket: opts.CounterBucket, Description: "mediarepo shared counters (remote media bytes)"}},
 		{&c.keyVerdicts, jetstream.KeyValueConfig{Bucket: opts.KeyVerdictBucket, Description: "mediarepo per-key verdicts of encrypted media (key digests only)", TTL: opts.KeyVerdictTTL}},
+		{&c.intents, jetstream.KeyValueConfig{Bucket: opts.IntentBucket, Description: "mediarepo upload intents (uploads in flight)", LimitMarkerTTL: indexMarkerTTL}},
+		{&c.reservations, jetstream.KeyValueConfig{Bucket: opts.ReservationBucket, Description: "mediarepo reservation slots per uploader", LimitMarkerTTL: indexMarkerTTL}},
+		{&c.remote, jetstream.KeyValueConfig{Bucket: opts.RemoteBucket, Description: "mediarepo cached remote media by fetch time", LimitMarkerTTL: indexMarkerTTL}},
 	}
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage
@@ -201,6 +237,12 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.Lo
 		}
 		*b.dst = kv
 	}
+	if c.indexStream, err = js.Stream(ctx, "KV_"+opts.IndexBucket); err != nil {
+		return nil, fmt.Errorf("catalog: index stream: %w", err)
+	}
+	if err := c.startMarker(ctx); err != nil {
+		return nil, err
+	}
 	c.hub = newHub(c)
 	return c, nil
 }
@@ -209,6 +251,10 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options, log *slog.Lo
 // keep polling. The JetStream connection is the caller's to close.
 func (c *Catalog) Close() error {
 	c.hub.close()
+	if c.stopMarker != nil {
+		c.stopMarker()
+		c.stopMarker = nil
+	}
 	return nil
 }
 
@@ -219,6 +265,9 @@ func (c *Catalog) Create(ctx context.Context, rec media.Record) (uint64, error) 
 		return 0, err
 	}
 	if err := c.putIndexes(ctx, indexKeys(rec), 0); err != nil {
+		return 0, err
+	}
+	if err := c.putRemote(ctx, key, rec); err != nil {
 		return 0, err
 	}
 	rev, err := c.records.Create(ctx, key, data)
@@ -283,6 +332,11 @@ func (c *Catalog) update(ctx context.Context, old, rec media.Record, rev uint64)
 	if err := c.putIndexes(ctx, missing(newKeys, oldKeys), rev); err != nil {
 		return 0, err
 	}
+	if rec.Remote && (!old.Remote || !fetchTime(rec).Equal(fetchTime(old))) {
+		if err := c.putRemote(ctx, key, rec); err != nil {
+			return 0, err
+		}
+	}
 	newRev, err := c.records.Update(ctx, key, data, rev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 		c.metrics.conflicts.WithLabelValues("record").Inc()
@@ -329,6 +383,12 @@ func (c *Catalog) Delete(ctx context.Context, origin, id string, rev uint64) err
 	for _, k := range indexKeys(old) {
 		if _, err := c.pruneEntry(ctx, k, media.Record{}, 0, false); err != nil {
 			c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+		}
+	}
+	if old.Remote {
+		// Best effort: ListRemoteBefore drops an entry without a record.
+		if err := c.dropRemote(ctx, key, 0); err != nil {
+			c.log.DebugContext(ctx, "catalog: drop remote retention entry", "key", key, "error", err)
 		}
 	}
 	return nil
