@@ -157,7 +157,10 @@ func (s *Service) storeRemote(ctx context.Context, origin, id string) (media.Rec
 		r.fetches.WithLabelValues(outcome(err)).Inc()
 		return media.Record{}, fmt.Errorf("fetching %s: %w", media.MXC(origin, id), err)
 	}
-	c, err := s.store(ctx, Upload{Origin: origin, Filename: m.Filename, DeclaredType: ctype, Body: q.reader(ctx, m.Body), ContentLength: m.Length})
+	c, intent, err := s.store(ctx, Upload{Origin: origin, Filename: m.Filename, DeclaredType: ctype, Body: q.reader(ctx, m.Body), ContentLength: m.Length}, id)
+	if err == nil {
+		defer s.dropIntent(context.WithoutCancel(ctx), intent)
+	}
 	if err != nil && q.err != nil {
 		err = q.err // the quota's refusal, whatever the store wrapped it in
 	}

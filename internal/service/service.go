@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
 // Blob key prefixes (media.BlobPrefix, media.QuarantinePrefix). Downloads
@@ -29,6 +30,8 @@ type Blobs interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 	Delete(ctx context.Context, key string) error
+	// Stat answers an error wrapping storage.ErrNotFound for a missing blob.
+	Stat(ctx context.Context, key string) (storage.Info, error)
 }
 
 // Catalog is what the flows need of the media catalog. Every write is a
@@ -40,11 +43,17 @@ type Catalog interface {
 	Update(ctx context.Context, rec media.Record, rev uint64) (uint64, error)
 	// WaitFor blocks until done(record) holds or ctx ends.
 	WaitFor(ctx context.Context, origin, id string, done func(media.Record) bool) (media.Record, error)
-	ByUploader(ctx context.Context, userID string) ([]catalog.Entry, error)
+	// Reserve creates a reserved record unless its uploader holds limit
+	// open reservations (catalog.Reservations).
+	Reserve(ctx context.Context, rec media.Record, limit int) (uint64, error)
 	GetBlob(ctx context.Context, sha256 string) (media.Blob, uint64, error)
 	CreateBlob(ctx context.Context, b media.Blob) (uint64, error)
 	UpdateBlob(ctx context.Context, b media.Blob, rev uint64) (uint64, error)
 	DeleteBlob(ctx context.Context, sha256 string, rev uint64) error
+	// Upload intents (catalog.Intents): recorded before a blob is put,
+	// removed once its record names it.
+	PutIntent(ctx context.Context, in catalog.Intent) error
+	DeleteIntent(ctx context.Context, blobKey string) error
 }
 
 // Jobs queues scans. Enqueue is keyed by the record's revision so that a

@@ -27,37 +27,31 @@ type Upload struct {
 // Upload stores a one-shot upload (POST /_matrix/media/v3/upload) and
 // returns its pending record. Refused uploads keep nothing.
 func (s *Service) Upload(ctx context.Context, up Upload) (media.Record, error) {
-	c, err := s.store(ctx, up)
+	id := media.NewMediaID()
+	c, intent, err := s.store(ctx, up, id)
 	if err != nil {
 		return media.Record{}, err
 	}
-	rec := media.NewPending(up.Origin, media.NewMediaID(), up.Uploader, s.now(), c)
+	rec := media.NewPending(up.Origin, id, up.Uploader, s.now(), c)
 	rev, err := s.catalog.Create(ctx, rec)
 	if err != nil {
 		s.dropRef(context.WithoutCancel(ctx), c)
+		s.dropIntent(context.WithoutCancel(ctx), intent)
 		return media.Record{}, fmt.Errorf("recording upload: %w", err)
 	}
+	s.dropIntent(ctx, intent)
 	return s.afterUpload(ctx, rec, rev)
 }
 
 // Create reserves a media ID for an async upload (POST /_matrix/media/v1/create).
+// The catalog counts the uploader's open reservations and creates the new
+// one in one atomic step (catalog.Reservations), so concurrent creates
+// never pass MaxPendingCreates and no request reads the uploader's other
+// records.
 func (s *Service) Create(ctx context.Context, origin, uploader string) (media.Record, error) {
-	recs, err := s.catalog.ByUploader(ctx, uploader)
-	if err != nil {
-		return media.Record{}, fmt.Errorf("counting pending creates: %w", err)
-	}
 	now := s.now()
-	open := 0
-	for _, e := range recs {
-		if r := e.Record; r.State == media.StateReserved && now.Before(r.ExpiresAt) {
-			open++
-		}
-	}
-	if open >= s.opts.MaxPendingCreates {
-		return media.Record{}, fmt.Errorf("%w: %d media IDs await their upload", media.ErrLimitExceeded, open)
-	}
 	rec := media.NewReserved(origin, media.NewMediaID(), uploader, now, now.Add(s.opts.UnusedExpiresAfter))
-	if _, err := s.catalog.Create(ctx, rec); err != nil {
+	if _, err := s.catalog.Reserve(ctx, rec, s.opts.MaxPendingCreates); err != nil {
 		return media.Record{}, fmt.Errorf("reserving media ID: %w", err)
 	}
 	return rec, nil
@@ -77,10 +71,11 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 	if err := s.checkReserved(rec, up.Uploader); err != nil {
 		return media.Record{}, err
 	}
-	c, err := s.store(ctx, up)
+	c, intent, err := s.store(ctx, up, id)
 	if err != nil {
 		return media.Record{}, err
 	}
+	defer s.dropIntent(context.WithoutCancel(ctx), intent)
 	// Re-read: the upload took time; the CAS below catches a racing PUT.
 	rec, rev, err := s.catalog.Get(ctx, up.Origin, id)
 	if err == nil {
@@ -168,18 +163,33 @@ func verdictText(r media.Record) string {
 // store streams the body once into a new sealed blob, then attaches it to
 // the per-hash record: identical content is stored once, a blocked hash is
 // refused. On any error nothing is kept.
-func (s *Service) store(ctx context.Context, up Upload) (media.Content, error) {
+//
+// Before the blob is put, an upload intent naming it (and the record
+// origin/id will hold it) is recorded, and completed with the content's
+// hash before the per-hash record is touched. The caller removes the
+// intent (dropIntent) once the record names the content; an intent that
+// outlives the collector's grace period is a crashed upload, whose blob
+// and blob reference the reconciler collects (worker/intents.go). When
+// the intent cannot be recorded, nothing is stored (fail closed: a blob
+// without an intent would never be collected).
+func (s *Service) store(ctx context.Context, up Upload, id string) (media.Content, string, error) {
 	if up.ContentLength > s.opts.MaxUploadSize {
 		s.metrics.uploads.WithLabelValues("too_large").Inc()
-		return media.Content{}, fmt.Errorf("%w: %d bytes declared, %d allowed", media.ErrTooLarge, up.ContentLength, s.opts.MaxUploadSize)
+		return media.Content{}, "", fmt.Errorf("%w: %d bytes declared, %d allowed", media.ErrTooLarge, up.ContentLength, s.opts.MaxUploadSize)
 	}
 	if s.policy.Blocked(up.DeclaredType) {
 		s.metrics.uploads.WithLabelValues("type_forbidden").Inc()
-		return media.Content{}, fmt.Errorf("%w: declared %s", media.ErrTypeForbidden, up.DeclaredType)
+		return media.Content{}, "", fmt.Errorf("%w: declared %s", media.ErrTypeForbidden, up.DeclaredType)
 	}
 	in := newIngest(up.Body, s.opts.MaxUploadSize, s.policy)
 	key := MediaPrefix + media.NewMediaID()
+	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
+	if err := s.catalog.PutIntent(ctx, intent); err != nil {
+		s.metrics.uploads.WithLabelValues("failed").Inc()
+		return media.Content{}, "", fmt.Errorf("recording upload intent: %w", err)
+	}
 	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
+		s.dropIntent(context.WithoutCancel(ctx), key)
 		outcome := "failed"
 		switch {
 		case errors.Is(err, media.ErrTooLarge):
@@ -188,24 +198,39 @@ func (s *Service) store(ctx context.Context, up Upload) (media.Content, error) {
 			outcome = "type_forbidden"
 		}
 		s.metrics.uploads.WithLabelValues(outcome).Inc()
-		return media.Content{}, fmt.Errorf("storing upload: %w", err)
+		return media.Content{}, "", fmt.Errorf("storing upload: %w", err)
 	}
 	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
 		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.head)}
-	shared, err := s.attach(ctx, c)
+	intent.SHA256 = c.SHA256
+	shared := ""
+	err := s.catalog.PutIntent(ctx, intent)
+	if err == nil {
+		shared, err = s.attach(ctx, c)
+	}
 	if err != nil || shared != key {
 		if derr := s.blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
 			s.log.Warn("removing duplicate or refused blob failed; garbage collection will", "key", key, "err", derr)
 		}
 	}
 	if err != nil {
-		return media.Content{}, err
+		s.dropIntent(context.WithoutCancel(ctx), key)
+		return media.Content{}, "", err
 	}
 	if shared != key {
 		s.metrics.dedup.Inc()
 	}
 	c.BlobKey = shared
-	return c, nil
+	return c, key, nil
+}
+
+// dropIntent removes an upload intent once its record names the content
+// (or nothing of it is kept). A failure only leaves work for the
+// collector, which finds the record and removes the intent.
+func (s *Service) dropIntent(ctx context.Context, blobKey string) {
+	if err := s.catalog.DeleteIntent(ctx, blobKey); err != nil {
+		s.log.Warn("removing an upload intent failed; the reconciler will", "blob", blobKey, "err", err)
+	}
 }
 
 // attach takes a reference on the per-hash record of c (creating it with
@@ -234,6 +259,21 @@ func (s *Service) attach(ctx context.Context, c media.Content) (string, error) {
 			// The stored copy is in quarantine or about to be purged:
 			// keep ours as a separate blob rather than share it.
 			return c.BlobKey, nil
+		}
+		if _, err := s.blobs.Stat(ctx, b.BlobKey); errors.Is(err, storage.ErrNotFound) {
+			// The shared blob is gone (a crash between its per-hash
+			// record and its media record, then the blob collected: issue
+			// 14 item 6). Sharing it would block this upload and every
+			// later copy for good: this upload's blob takes its place.
+			s.log.Warn("per-hash record names a missing blob; the new upload replaces it", "sha256", c.SHA256, "missing", b.BlobKey)
+			next := b.MoveTo(c.BlobKey, false, s.now())
+			next.RefCount = 1
+			if _, err = s.catalog.UpdateBlob(ctx, next, rev); errors.Is(err, media.ErrConflict) {
+				continue
+			}
+			return c.BlobKey, err
+		} else if err != nil {
+			return "", fmt.Errorf("checking the shared blob: %w", err)
 		}
 		next, err := b.AddRef(s.now())
 		if err != nil {
