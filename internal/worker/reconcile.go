@@ -19,7 +19,13 @@ import (
 type ReconcilerCatalog interface {
 	Catalog
 	ListByState(ctx context.Context, state media.State, fn func(catalog.Entry) error) error
+	// Walk reads every record: only the operator's full collection
+	// (FullCollect) uses it, never a periodic pass.
 	Walk(ctx context.Context, fn func(catalog.Entry) error) error
+	// For crashed uploads (intents.go) and remote retention (retention.go).
+	ListIntents(ctx context.Context, before time.Time, fn func(catalog.Intent) error) error
+	DeleteIntent(ctx context.Context, blobKey string) error
+	ListRemoteBefore(ctx context.Context, before time.Time, fn func(catalog.Entry) error) error
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (catalog.Lease, error)
 	ReleaseLease(ctx context.Context, l catalog.Lease) error
 	// For the retention of cached remote media (retention.go).
@@ -40,9 +46,17 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, rec media.Record, rev uint64) error
 }
 
-// reindexer is the catalog's optional index repair (kv.Catalog.Reindex).
+// reindexer is the catalog's optional index repair (kv.Catalog.Reindex):
+// the operator's full collection runs it.
 type reindexer interface {
 	Reindex(ctx context.Context) (catalog.ReindexStats, error)
+}
+
+// crashRepairer is the catalog's optional repair after a crash (KV: a
+// Reindex when a process of the deployment ended without closing its
+// catalog); every pass asks it, and it works only when a crash was seen.
+type crashRepairer interface {
+	RepairAfterCrash(ctx context.Context) (catalog.ReindexStats, bool, error)
 }
 
 // ReconcilerOptions configure the Reconciler; zero values take defaults.
@@ -63,11 +77,9 @@ type ReconcilerOptions struct {
 	// published again, and how long after such a publish it is left
 	// alone (10m).
 	StuckAfter time.Duration
-	// CollectEvery is the interval of the costly part of a pass: blob
-	// garbage collection and index repair (1h).
-	CollectEvery time.Duration
-	// GCGrace is how old a blob without a record must be before it is
-	// deleted: an upload writes its blob before its record (1h).
+	// GCGrace is how old an upload intent (or, in the operator's full
+	// collection, a blob without a record) must be before its blob is
+	// collected: an upload writes its blob before its record (1h).
 	GCGrace time.Duration
 	// MediaPrefix is where collectable blobs live ("media/"); quarantined
 	// blobs are never collected.
@@ -99,7 +111,6 @@ func (o *ReconcilerOptions) defaults() {
 	set(&o.LeaseTTL, 30*time.Second)
 	set(&o.Interval, time.Minute)
 	set(&o.StuckAfter, 10*time.Minute)
-	set(&o.CollectEvery, time.Hour)
 	set(&o.GCGrace, time.Hour)
 	if o.RemoteRetention > 0 {
 		set(&o.RetentionEvery, min(max(o.RemoteRetention/10, time.Second), time.Hour))
@@ -116,16 +127,15 @@ func (o *ReconcilerOptions) defaults() {
 //     StuckAfter, so a long backlog (clamd down) is not flooded with
 //     copies; a new leader may publish each stuck record once more.
 //   - reservations past ExpiresAt expire.
-//   - every CollectEvery: blobs under MediaPrefix older than GCGrace that
-//     no record names are deleted, and the catalog's indexes are repaired.
-//     Cost: a walk that reads every record (one KV get each) to build the
-//     set of referenced keys, plus one listing of the blob store; memory
-//     grows with the number of records (one key string each). Blob records
-//     of uploads that crashed between the blob record and the media record
-//     are not found this way (the catalog offers no walk over blob
-//     records): their blob is collected, and a later upload of the same
-//     bytes shares the missing blob and is blocked (fail closed). The same
-//     walk corrects the count of cached remote media bytes (retention.go).
+//   - uploads whose intent is older than GCGrace crashed on the way: what
+//     they stored is collected (intents.go).
+//   - after a crash of a process of the deployment, catalogs with derived
+//     indexes (KV) repair them once (crashRepairer).
+//
+// No pass reads every record or lists the blob store: each step costs in
+// proportion to the media it acts on (indexed states, intents, the remote
+// retention index). The full walk, FullCollect, is an operator's command
+// (`mediarepo catalog reindex`).
 //   - every RetentionEvery, with RemoteRetention set: clean cached remote
 //     media older than RemoteRetention is dropped (retention.go).
 type Reconciler struct {
@@ -139,7 +149,6 @@ type Reconciler struct {
 	leader  prometheus.Gauge
 
 	enqueued      map[string]time.Time
-	lastCollect   time.Time
 	lastRetention time.Time
 }
 
@@ -155,7 +164,7 @@ func NewReconciler(cat ReconcilerCatalog, blobs BlobLister, jobs Enqueuer, opts 
 	r := &Reconciler{cat: cat, blobs: blobs, jobs: jobs, opts: opts, log: log, now: time.Now,
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_reconciler_actions_total",
-			Help: "Repairs done by the reconciler, by action (requeued, expired, collected, reindexed, remote_dropped, remote_bytes_corrected).",
+			Help: "Repairs done by the reconciler, by action (requeued, expired, collected, intent_ref_dropped, reindexed, remote_dropped, remote_bytes_corrected).",
 		}, []string{"action"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mediarepo_reconciler_leader",
@@ -233,19 +242,12 @@ func (r *Reconciler) passUnderLease(ctx context.Context, l catalog.Lease) error 
 	return err
 }
 
-// Pass runs one reconciliation now (the caller holds the lease): expiry
-// and re-enqueueing always, collection and index repair when CollectEvery
-// has passed since the last one.
+// Pass runs one reconciliation now (the caller holds the lease): expiry,
+// re-enqueueing, crashed uploads and, after a crash, the index repair;
+// the remote retention when RetentionEvery has passed.
 func (r *Reconciler) Pass(ctx context.Context) error {
 	now := r.now()
-	errs := []error{r.expire(ctx, now), r.requeue(ctx, now)}
-	if now.Sub(r.lastCollect) >= r.opts.CollectEvery {
-		err := r.collect(ctx, now)
-		if err == nil {
-			r.lastCollect = now
-		}
-		errs = append(errs, err)
-	}
+	errs := []error{r.expire(ctx, now), r.requeue(ctx, now), r.collectIntents(ctx, now), r.repairAfterCrash(ctx)}
 	if r.opts.RemoteRetention > 0 && now.Sub(r.lastRetention) >= r.opts.RetentionEvery {
 		err := r.retain(ctx, now)
 		if err == nil {
@@ -254,6 +256,32 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// repairAfterCrash runs the catalog's crash repair when it has one.
+func (r *Reconciler) repairAfterCrash(ctx context.Context) error {
+	cr, ok := r.cat.(crashRepairer)
+	if !ok {
+		return nil
+	}
+	st, ran, err := cr.RepairAfterCrash(ctx)
+	if err != nil {
+		return fmt.Errorf("repairing the catalog after a crash: %w", err)
+	}
+	if ran {
+		r.actions.WithLabelValues("reindexed").Add(float64(st.Added + st.Removed))
+		r.log.Warn("catalog indexes repaired after a crash", "records", st.Records, "added", st.Added, "removed", st.Removed)
+	}
+	return nil
+}
+
+// FullCollect is the operator's full collection (`mediarepo catalog
+// reindex`): it reads every record and lists the blob store, deletes blobs
+// under MediaPrefix older than GCGrace that no record names, corrects the
+// remote bytes count and repairs the catalog's derived indexes. Its cost
+// grows with the catalog; no periodic pass runs it.
+func (r *Reconciler) FullCollect(ctx context.Context) error {
+	return r.collect(ctx, r.now())
 }
 
 // expire moves reservations past ExpiresAt to expired.
@@ -312,7 +340,7 @@ func (r *Reconciler) requeue(ctx context.Context, now time.Time) error {
 }
 
 // collect deletes blobs under MediaPrefix older than GCGrace that no
-// record names, then repairs the catalog's indexes.
+// record names, then repairs the catalog's indexes (FullCollect).
 func (r *Reconciler) collect(ctx context.Context, now time.Time) error {
 	referenced := map[string]bool{}
 	before, err := r.cat.RemoteBytes(ctx)
@@ -334,6 +362,15 @@ func (r *Reconciler) collect(ctx context.Context, now time.Time) error {
 	}
 	if err := r.correctRemoteBytes(ctx, before, remote); err != nil {
 		return err
+	}
+	// Blobs of uploads in flight (and crashed ones, whose per-hash record
+	// may name them) are settled by their intents (intents.go).
+	err = r.cat.ListIntents(ctx, time.Time{}, func(in catalog.Intent) error {
+		referenced[in.BlobKey] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("collecting blobs: listing intents: %w", err)
 	}
 	var orphans []string
 	err = r.blobs.List(ctx, r.opts.MediaPrefix, func(info storage.Info) error {

@@ -26,13 +26,16 @@ import (
 //     the blob is purged with its last reference, a local upload of the
 //     same bytes keeps it), then takes its size off the remote bytes
 //     count. A crash in between leaves a reference counted (blob kept) or
-//     the count too high; the hourly collection corrects the count.
+//     the count too high; the operator's full collection (`mediarepo catalog
+//     reindex`) corrects the count.
 //   - A download that is streaming the copy when its blob is purged fails
 //     mid-way; the next request fetches it again.
 //   - Thumbnails generated from the copy stay in their cache (keyed by
 //     content hash, reused after the next fetch).
 //
-// Cost: a walk that reads every record every RetentionEvery.
+// Cost: the catalog's remote retention index (ListRemoteBefore) yields the
+// records fetched before the cut-off, oldest first; a pass reads in
+// proportion to the media it drops, never the whole catalog.
 
 // holdsRemoteBytes reports whether a record's size counts against the
 // remote quota: cached remote media whose bytes are still stored.
@@ -52,14 +55,14 @@ func fetchedAt(rec media.Record) time.Time {
 // RemoteRetention ago.
 func (r *Reconciler) retain(ctx context.Context, now time.Time) error {
 	var old []catalog.Entry
-	err := r.cat.Walk(ctx, func(e catalog.Entry) error {
+	err := r.cat.ListRemoteBefore(ctx, now.Add(-r.opts.RemoteRetention), func(e catalog.Entry) error {
 		if e.Record.Remote && e.Record.State == media.StateClean && now.Sub(fetchedAt(e.Record)) >= r.opts.RemoteRetention {
 			old = append(old, e)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("remote retention: walking records: %w", err)
+		return fmt.Errorf("remote retention: listing records: %w", err)
 	}
 	var errs []error
 	for _, e := range old {
@@ -90,7 +93,7 @@ func (r *Reconciler) dropRemote(ctx context.Context, e catalog.Entry, now time.T
 	}
 	total, err := r.cat.AddRemoteBytes(ctx, -rec.Size, 0)
 	if err != nil {
-		r.log.Warn("remote retention: updating the remote bytes count failed; the next collection corrects it", "media", rec.MXC(), "err", err)
+		r.log.Warn("remote retention: updating the remote bytes count failed; `mediarepo catalog reindex` corrects it", "media", rec.MXC(), "err", err)
 	}
 	r.actions.WithLabelValues("remote_dropped").Inc()
 	r.log.Info("cached remote media dropped after its retention", "media", rec.MXC(), "size", rec.Size,

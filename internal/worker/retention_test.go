@@ -102,7 +102,7 @@ func TestRemoteRetention(t *testing.T) {
 		t.Fatalf("retention ran again before RetentionEvery: %v", err)
 	}
 
-	// The hourly collection corrects a count that drifted (an officer's
+	// The operator's full collection corrects a count that drifted (an officer's
 	// delete of remote media, a crash between reservation and release).
 	if _, err := f.cat.AddRemoteBytes(ctx, 12345, 0); err != nil {
 		t.Fatal(err)
