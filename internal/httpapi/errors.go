@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/e2ee"
@@ -44,6 +45,12 @@ type apiError struct {
 	reason string
 	// retry sets Retry-After (seconds).
 	retry int
+	// detail: the error's own text is written for the client (what was
+	// wrong with the request) and is sent; every other error is answered
+	// with msg and its detail goes only to the log.
+	detail bool
+	// msg is the short stable message (lookup sets it from the sentinel).
+	msg string
 }
 
 // errorTable maps sentinel errors to their answers; the first match (in
@@ -52,14 +59,14 @@ var errorTable = []struct {
 	err error
 	api apiError
 }{
-	{auth.ErrMissingToken, apiError{status: 401, errcode: "M_MISSING_TOKEN"}},
+	{auth.ErrMissingToken, apiError{status: 401, errcode: "M_MISSING_TOKEN", detail: true}},
 	{auth.ErrUnknownToken, apiError{status: 401, errcode: "M_UNKNOWN_TOKEN"}},
 	{auth.ErrUnknownServer, apiError{status: 404, errcode: "M_NOT_FOUND"}},
 	{auth.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN"}},
 	{ErrUnrecognized, apiError{status: 404, errcode: "M_UNRECOGNIZED"}},
 	{errMethod, apiError{status: 405, errcode: "M_UNRECOGNIZED"}},
-	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
-	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN"}},
+	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},
+	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN", detail: true}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{federation.ErrUnauthorized, apiError{status: 401, errcode: "M_UNAUTHORIZED"}},
@@ -74,29 +81,29 @@ var errorTable = []struct {
 	{media.ErrExpired, apiError{status: 404, errcode: "M_NOT_FOUND"}},
 	{media.ErrCannotOverwrite, apiError{status: 409, errcode: "M_CANNOT_OVERWRITE_MEDIA"}},
 	{media.ErrForbidden, apiError{status: 403, errcode: "M_FORBIDDEN"}},
-	{media.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE"}},
+	{media.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE", detail: true}},
 	{media.ErrTypeForbidden, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MIME_TYPE_FORBIDDEN"}},
 	{media.ErrHashBlocked, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
 	{media.ErrNotClean, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
 	{media.ErrNotYetUploaded, apiError{status: 504, errcode: "M_NOT_YET_UPLOADED", retry: 5}},
-	{media.ErrLimitExceeded, apiError{status: 429, errcode: "M_LIMIT_EXCEEDED", retry: 1}},
+	{media.ErrLimitExceeded, apiError{status: 429, errcode: "M_LIMIT_EXCEEDED", retry: 1, detail: true}},
 	{media.ErrConflict, apiError{status: 503, errcode: "M_UNKNOWN", retry: 1}},
 	{storage.ErrNotFound, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
-	{thumbnail.ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{thumbnail.ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},
 	{thumbnail.ErrUnsupportedFormat, apiError{status: 400, errcode: "M_UNKNOWN"}},
 	{thumbnail.ErrCorrupt, apiError{status: 400, errcode: "M_UNKNOWN"}},
 	{thumbnail.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE"}},
 	{thumbnail.ErrTooManyPixels, apiError{status: 413, errcode: "M_TOO_LARGE"}},
 	{thumbnail.ErrTooManyFrames, apiError{status: 413, errcode: "M_TOO_LARGE"}},
-	{e2ee.ErrMalformed, apiError{status: 400, errcode: "M_BAD_JSON", reason: "MCS_MALFORMED_JSON"}},
+	{e2ee.ErrMalformed, apiError{status: 400, errcode: "M_BAD_JSON", reason: "MCS_MALFORMED_JSON", detail: true}},
 	{e2ee.ErrFailedToDecrypt, apiError{status: 400, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_FAILED_TO_DECRYPT"}},
 	{e2ee.ErrBadDecryption, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_BAD_DECRYPTION"}},
 	{scan.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN", reason: "MCS_MEDIA_REQUEST_FAILED", retry: 5}},
 	{ErrNotOfficer, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{ErrNotAdmin, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{ErrCSRF, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MR_CSRF"}},
-	{review.ErrReasonRequired, apiError{status: 400, errcode: "M_MISSING_PARAM"}},
-	{review.ErrBadFilter, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{review.ErrReasonRequired, apiError{status: 400, errcode: "M_MISSING_PARAM", detail: true}},
+	{review.ErrBadFilter, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},
 	{review.ErrNotAllowed, apiError{status: 409, errcode: "M_UNKNOWN", reason: "MR_INVALID_STATE"}},
 	{review.ErrAudit, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{review.ErrNoScanQueue, apiError{status: 503, errcode: "M_UNKNOWN"}},
@@ -110,10 +117,22 @@ var errorTable = []struct {
 func lookup(err error) apiError {
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
-			return e.api
+			api := e.api
+			api.msg = stableMessage(e.err)
+			return api
 		}
 	}
-	return apiError{status: 500, errcode: "M_UNKNOWN"}
+	return apiError{status: 500, errcode: "M_UNKNOWN", msg: http.StatusText(500)}
+}
+
+// stableMessage is a sentinel's text without its package prefix
+// ("media: not found" → "not found").
+func stableMessage(sentinel error) string {
+	msg := sentinel.Error()
+	if pkg, rest, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(pkg, " .") {
+		return rest
+	}
+	return msg
 }
 
 // retryAfterError lets an error carry its own Retry-After (rate limits).
@@ -133,12 +152,18 @@ type matrixError struct {
 	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
 }
 
-// publicMessage is what a client is told; internal details stay in logs.
+// publicMessage is what a client is told: a short stable message for the
+// class of error, or the error itself where it only describes the
+// client's own request. Internal details (homeserver URLs, storage keys,
+// record keys, network errors) go to the log with the request ID.
 func publicMessage(api apiError, err error) string {
-	if api.status >= 500 && api.status != 502 && api.status != 504 {
+	if api.detail {
+		return err.Error()
+	}
+	if api.msg == "" {
 		return http.StatusText(api.status)
 	}
-	return err.Error()
+	return api.msg
 }
 
 // writeError answers err in the Matrix shape and logs server-side failures
@@ -160,18 +185,23 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, api.status, body)
 }
 
-// logFailure logs a server-side failure with the request ID; a request the
-// client cancelled is not a failure.
+// logFailure logs a failure with the request ID and the details the
+// client is not shown: server-side failures as errors; a request the
+// client cancelled, and a wait for a verdict that ran out (the client's
+// timeout_ms or the scanner's configured wait), are no failures of ours;
+// other refusals are logged at debug.
 func logFailure(r *http.Request, log *slog.Logger, api apiError, err error) {
-	if api.status < 500 {
-		return
+	id := requestID(r.Context())
+	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		log.Debug("request cancelled by client", "request_id", id, "err", err)
+	case errors.Is(err, media.ErrNotYetUploaded):
+		log.Info("gave up waiting for a verdict", "request_id", id, "path", r.URL.Path, "status", api.status, "err", err)
+	case api.status < 500:
+		log.Debug("request refused", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", api.status, "err", err)
+	default:
+		log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", api.status, "err", err)
 	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		log.Debug("request cancelled by client", "request_id", requestID(r.Context()), "err", err)
-		return
-	}
-	log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method,
-		"path", r.URL.Path, "status", api.status, "err", err)
 }
 
 // writeJSON writes v as a JSON response with status.
