@@ -222,22 +222,28 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 }
 
-// passUnderLease runs Pass while renewing the lease; losing it cancels
-// the pass.
+// passUnderLease runs Pass while renewing the lease. The pass's context
+// ends when a renewal fails or when the lease's local expiry (less a
+// margin) passes without one — after a pause of the process past the TTL
+// the pass stops before its next write, whatever the renewal says later.
 func (r *Reconciler) passUnderLease(ctx context.Context, l catalog.Lease) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	margin := leaseMargin(r.opts.LeaseTTL)
+	lctx := newLeaseContext(ctx, l.Expires.Add(-margin))
+	defer lctx.stop()
 	stop := every(r.opts.LeaseTTL/3, func() bool {
-		if _, err := r.cat.AcquireLease(ctx, l.Name, l.Holder, r.opts.LeaseTTL); err != nil {
-			cancel(fmt.Errorf("reconciler lease lost: %w", err))
+		nl, err := r.cat.AcquireLease(ctx, l.Name, l.Holder, r.opts.LeaseTTL)
+		if err != nil {
+			lctx.lost(fmt.Errorf("reconciler lease lost: %w", err))
 			return false
 		}
+		lctx.extend(nl.Expires.Add(-margin))
 		return true
 	})
-	err := r.Pass(ctx)
+	err := r.Pass(lctx)
 	stop()
-	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-		return cause
+	if lerr := lctx.Err(); lerr != nil && ctx.Err() == nil {
+		r.log.Warn("reconciler lease lost during a pass; stopped before the next write", "holder", l.Holder, "err", lerr)
+		return lerr
 	}
 	return err
 }

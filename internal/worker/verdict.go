@@ -161,6 +161,11 @@ func (w *Worker) applyVerdict(ctx context.Context, origin, id string, v media.Ve
 // catalog.Apply, over the narrower interface the worker holds).
 func apply(ctx context.Context, cat Catalog, origin, id string, c media.Change) (media.Record, uint64, error) {
 	return cat.Modify(ctx, origin, id, func(r *media.Record) error {
+		// The last moment before the compare-and-set: work under a lease
+		// (leaseContext) stops here once the lease's expiry has passed.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		next, err := r.Apply(c)
 		if err != nil {
 			return err
