@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,18 +48,7 @@ type remote struct {
 	local   map[string]bool
 	fetches *prometheus.CounterVec
 
-	mu       sync.Mutex
-	inflight map[string]*fetchCall
-}
-
-type fetchCall struct {
-	done chan struct{}
-	rec  media.Record
-	err  error
-	// waiters counts the requests waiting (under remote.mu); the last
-	// one to leave cancels the fetch.
-	waiters int
-	cancel  context.CancelFunc
+	inflight flight[media.Record]
 }
 
 // EnableRemote makes downloads of media of servers not served here fetch
@@ -69,7 +57,7 @@ type fetchCall struct {
 // pending with Remote set, scanned, and served only once clean. Call it
 // once, before serving.
 func (s *Service) EnableRemote(f Fetcher, opts RemoteOptions, reg prometheus.Registerer) {
-	r := &remote{fetch: f, opts: opts, local: map[string]bool{}, inflight: map[string]*fetchCall{},
+	r := &remote{fetch: f, opts: opts, local: map[string]bool{},
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_remote_fetches_total", Help: "Fetches of remote media over federation by outcome.",
 		}, []string{"outcome"})}
@@ -91,41 +79,9 @@ func (s *Service) isRemote(origin string) bool {
 // the stored record.
 func (s *Service) fetchRemote(ctx context.Context, origin, id string) (media.Record, error) {
 	r := s.remote
-	key := origin + "/" + id
-	r.mu.Lock()
-	call, running := r.inflight[key]
-	if !running {
-		// Detached from the first caller: others may wait on it after
-		// the first has left; the waiter count decides when it stops.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
-		call = &fetchCall{done: make(chan struct{}), cancel: cancel}
-		r.inflight[key] = call
-		go func() {
-			call.rec, call.err = s.storeRemote(fctx, origin, id)
-			cancel()
-			r.mu.Lock()
-			if r.inflight[key] == call {
-				delete(r.inflight, key)
-			}
-			r.mu.Unlock()
-			close(call.done)
-		}()
-	}
-	call.waiters++
-	r.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.rec, call.err
-	case <-ctx.Done():
-		r.mu.Lock()
-		call.waiters--
-		if call.waiters == 0 {
-			call.cancel()
-			delete(r.inflight, key) // a new request starts a new fetch
-		}
-		r.mu.Unlock()
-		return media.Record{}, ctx.Err()
-	}
+	return r.inflight.do(ctx, origin+"/"+id, r.opts.Timeout, func(ctx context.Context) (media.Record, error) {
+		return s.storeRemote(ctx, origin, id)
+	})
 }
 
 // storeRemote does one fetch: download, store sealed, record, queue.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/storage"
@@ -51,7 +50,7 @@ type Thumbnails struct {
 	blobs  ThumbBlobs
 	limits thumbnail.Limits
 	sem    chan struct{}
-	flight singleflight.Group
+	flight flight[Thumb]
 	made   *prometheus.CounterVec
 }
 
@@ -68,7 +67,9 @@ func NewThumbnails(svc *Service, blobs ThumbBlobs, limits thumbnail.Limits, conc
 
 // Get returns the thumbnail of media that is servable (clean, waiting up
 // to wait for its verdict, like a download) for req: the best recommended
-// size, generated and cached on first demand.
+// size, generated and cached on first demand. Concurrent requests for the
+// same thumbnail share one generation, which stops when all of them have
+// gone (flight) and in any case after the limits' Timeout.
 func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.Request, wait time.Duration) (Thumb, error) {
 	if err := req.Validate(t.limits); err != nil {
 		return Thumb{}, err
@@ -95,14 +96,16 @@ func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.R
 		t.made.WithLabelValues("cached").Inc()
 		return t.thumb(rec, cached.Key, cached.Size), nil
 	}
-	res, err, _ := t.flight.Do(base, func() (any, error) {
-		return t.generate(context.WithoutCancel(ctx), rec, base, sreq)
+	th, err := t.flight.do(ctx, base, 0, func(ctx context.Context) (Thumb, error) {
+		return t.generate(ctx, rec, base, sreq)
 	})
 	if err != nil {
-		t.made.WithLabelValues("refused").Inc()
+		if ctx.Err() == nil {
+			t.made.WithLabelValues("refused").Inc()
+		}
 		return Thumb{}, err
 	}
-	return res.(Thumb), nil
+	return th, nil
 }
 
 // thumb describes a cached key; ".original" marks "the original is

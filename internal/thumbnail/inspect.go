@@ -2,12 +2,14 @@ package thumbnail
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"golang.org/x/image/webp"
 )
@@ -86,6 +88,9 @@ func inspect(data []byte, lim Limits) (source, error) {
 	src := source{format: format, width: cfg.Width, height: cfg.Height, orientation: 1, frames: 1, framePixels: pixels}
 	switch format {
 	case formatJPEG:
+		if n := countJPEGScans(data, lim.MaxJPEGScans); n > lim.MaxJPEGScans {
+			return source{}, fmt.Errorf("%w: more than %d", ErrTooManyScans, lim.MaxJPEGScans)
+		}
 		src.orientation = jpegOrientation(data)
 	case formatGIF:
 		frames, sum, err := walkGIF(data, lim.MaxFrames)
@@ -112,9 +117,11 @@ func decodeConfig(data []byte, format string) (image.Config, error) {
 	}
 }
 
-// decodeFirst decodes the image (the first frame of a GIF).
-func decodeFirst(data []byte, format string) (image.Image, error) {
-	r := bytes.NewReader(data)
+// decodeFirst decodes the image (the first frame of a GIF). The decoders
+// cannot be cancelled; they read through ctxReader, so that ctx ends a
+// decode at its next read.
+func decodeFirst(ctx context.Context, data []byte, format string) (image.Image, error) {
+	r := &ctxReader{ctx: ctx, r: bytes.NewReader(data)}
 	var (
 		img image.Image
 		err error
@@ -129,10 +136,57 @@ func decodeFirst(data []byte, format string) (image.Image, error) {
 	default:
 		img, err = webp.Decode(r)
 	}
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, format, err)
 	}
 	return img, nil
+}
+
+// ctxReader fails every read once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// countJPEGScans counts the SOS segments of a JPEG by walking its marker
+// segments and skipping entropy-coded data, decoding nothing; it stops
+// counting past max. A stream cut short is counted as far as it goes
+// (the decoder judges it).
+func countJPEGScans(data []byte, max int) int {
+	scans := 0
+	pos := 2 // after SOI
+	for pos+4 <= len(data) && scans <= max {
+		if data[pos] != 0xff {
+			pos++ // entropy-coded data (or garbage): look for the next marker
+			continue
+		}
+		marker := data[pos+1]
+		switch {
+		case marker == 0xff: // fill byte
+			pos++
+			continue
+		case marker == 0x00 || marker >= 0xd0 && marker <= 0xd7 || marker == 0x01:
+			pos += 2 // stuffed byte, restart marker, TEM: no length
+			continue
+		case marker == 0xd9: // EOI
+			return scans
+		}
+		if marker == 0xda {
+			scans++
+		}
+		pos += 2 + int(binary.BigEndian.Uint16(data[pos+2:]))
+	}
+	return scans
 }
 
 // walkGIF counts the frames of a GIF and sums their areas by walking its

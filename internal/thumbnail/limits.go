@@ -3,6 +3,7 @@ package thumbnail
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Defaults of Limits, used for every zero field.
@@ -22,6 +23,13 @@ const (
 	DefaultMaxSide = 2048
 	// DefaultJPEGQuality is the quality of JPEG thumbnails.
 	DefaultJPEGQuality = 85
+	// DefaultMaxJPEGScans bounds the scans (SOS segments) of a JPEG. A
+	// progressive JPEG has about 10; every scan is a pass over all the
+	// image's coefficients, so a file of tiny scans is a CPU bomb (75 KB
+	// took 7-10 s to decode).
+	DefaultMaxJPEGScans = 32
+	// DefaultTimeout bounds one Generate call.
+	DefaultTimeout = 10 * time.Second
 )
 
 // Limits bound what Generate accepts and does. A zero field takes its
@@ -43,6 +51,11 @@ type Limits struct {
 	MaxSide int
 	// JPEGQuality is the quality (1..100) of JPEG thumbnails.
 	JPEGQuality int
+	// MaxJPEGScans refuses (ErrTooManyScans) JPEGs with more scans,
+	// counted by walking the segments without decoding.
+	MaxJPEGScans int
+	// Timeout bounds one Generate call, decoding included.
+	Timeout time.Duration
 }
 
 // DefaultLimits returns the limits Generate applies to a zero Limits.
@@ -72,6 +85,12 @@ func (l Limits) Validate() error {
 	if l.JPEGQuality < 0 || l.JPEGQuality > 100 {
 		errs = append(errs, fmt.Errorf("thumbnail: JPEG quality %d outside 1..100", l.JPEGQuality))
 	}
+	if l.MaxJPEGScans < 0 {
+		errs = append(errs, fmt.Errorf("thumbnail: max JPEG scans %d is negative", l.MaxJPEGScans))
+	}
+	if l.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("thumbnail: timeout %s is negative", l.Timeout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -94,6 +113,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.JPEGQuality <= 0 || l.JPEGQuality > 100 {
 		l.JPEGQuality = DefaultJPEGQuality
+	}
+	if l.MaxJPEGScans <= 0 {
+		l.MaxJPEGScans = DefaultMaxJPEGScans
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
 	}
 	return l
 }

@@ -59,6 +59,10 @@ var (
 	// ErrTooManyFrames means a GIF has more frames than Limits.MaxFrames.
 	// Nothing was decoded. HTTP 413 M_TOO_LARGE.
 	ErrTooManyFrames = errors.New("thumbnail: too many frames")
+	// ErrTooManyScans is a JPEG with more scans than Limits.MaxJPEGScans
+	// (a progressive-JPEG CPU bomb). It wraps ErrTooManyFrames: a scan is
+	// a pass over the whole image, as a frame is.
+	ErrTooManyScans = fmt.Errorf("%w: too many JPEG scans", ErrTooManyFrames)
 	// ErrCorrupt means the image is truncated or malformed: its header or
 	// its pixels could not be decoded. HTTP 400 M_UNKNOWN.
 	ErrCorrupt = errors.New("thumbnail: corrupt image")
@@ -145,11 +149,14 @@ type Result struct {
 // bytes, checks every limit from the headers, and only then decodes.
 // Errors wrap ErrBadRequest, ErrTooLarge, ErrUnsupportedFormat,
 // ErrTooManyPixels, ErrTooManyFrames or ErrCorrupt, or are ctx's error or
-// r's read error. Cancelling ctx stops Generate between stages and between
-// GIF frames (a single decode runs to its end). Zero fields of lim take
-// their defaults (DefaultLimits).
+// r's read error. It runs at most lim.Timeout; cancelling ctx (or the
+// timeout) stops Generate between stages, between GIF frames, and inside a
+// still image's decoding at its next read of the input. Zero fields of
+// lim take their defaults (DefaultLimits).
 func Generate(ctx context.Context, r io.Reader, req Request, lim Limits) (Result, error) {
 	lim = lim.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
 	if err := req.Validate(lim); err != nil {
 		return Result{}, err
 	}
@@ -204,7 +211,7 @@ func readBounded(r io.Reader, max int64) ([]byte, error) {
 
 // stillThumbnail decodes the first (or only) image and scales it.
 func stillThumbnail(ctx context.Context, data []byte, src source, p plan, lim Limits) (Result, error) {
-	img, err := decodeFirst(data, src.format)
+	img, err := decodeFirst(ctx, data, src.format)
 	if err != nil {
 		return Result{}, err
 	}
