@@ -133,6 +133,7 @@ func (s *Server) build(ctx context.Context) error {
 		DownloadsPerSecond: cfg.Limits.DownloadsPerSecond, DownloadBurst: cfg.Limits.DownloadBurst,
 		ClientAddrs:              httpapi.NewClientAddrs(proxies),
 		UnauthenticatedPerSecond: cfg.Limits.UnauthenticatedPerSecond, UnauthenticatedBurst: cfg.Limits.UnauthenticatedBurst,
+		FailedAuthPerSecond: cfg.Limits.FailedAuthPerSecond, FailedAuthBurst: cfg.Limits.FailedAuthBurst,
 		Scanner: scanner, Thumbnails: s.thumbs,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,5 +126,50 @@ func TestStatic(t *testing.T) {
 	}
 	if _, err := s.Authenticate(context.Background(), "other", "dev"); !errors.Is(err, ErrUnknownToken) {
 		t.Fatal(err)
+	}
+}
+
+// TestJunkTokensDoNotFlushValidTokens: valid and unknown tokens are kept
+// in separate bounded caches, so a flood of fresh junk tokens (each of
+// which costs one whoami) never evicts the valid ones and turns every
+// user's next request into another whoami (issue 14, item 14).
+func TestJunkTokensDoNotFlushValidTokens(t *testing.T) {
+	var calls atomic.Int32
+	hs := homeserver(t, map[string]string{"alice-token": "@alice:example.org"}, &calls)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	w := NewWhoami(map[string]string{"example.org": hs.URL}, client, time.Hour, time.Hour)
+	// Small bounds keep the test short; before the fix one cache of
+	// 100,000 entries for both was cleared by 100,001 junk tokens (checked
+	// once: 51 s, and alice's token cost another whoami).
+	w.maxValid, w.maxInvalid = 50, 100
+	ctx := context.Background()
+	if _, err := w.Authenticate(ctx, "example.org", "alice-token"); err != nil {
+		t.Fatal(err)
+	}
+	const junk = 2_000
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= junk; i = next.Add(1) {
+				if _, err := w.Authenticate(ctx, "example.org", "junk-"+strconv.FormatInt(i, 10)); !errors.Is(err, ErrUnknownToken) {
+					t.Errorf("junk token %d: %v", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	before := calls.Load()
+	if user, err := w.Authenticate(ctx, "example.org", "alice-token"); err != nil || user != "@alice:example.org" {
+		t.Fatalf("alice after the flood: %q %v", user, err)
+	}
+	if calls.Load() != before {
+		t.Fatal("the flood of junk tokens evicted a valid token: it cost another whoami")
+	}
+	if n := w.cachedInvalid(); n > w.maxInvalid {
+		t.Fatalf("%d unknown tokens cached, bound %d", n, w.maxInvalid)
 	}
 }

@@ -13,9 +13,15 @@ import (
 	"time"
 )
 
-// maxCacheEntries bounds the token cache; when full it is cleared, which
-// costs one whoami per active token and never grants anything.
-const maxCacheEntries = 100000
+// Bounds of the token caches. Valid and unknown tokens are kept apart, so
+// that fresh junk tokens (anyone can make them, each costs one whoami)
+// never evict valid ones. A full cache is cleared, which costs one whoami
+// per token and never grants anything; the per-address limit of failed
+// authentications in the HTTP layer bounds how fast junk arrives.
+const (
+	defaultMaxValid   = 100000
+	defaultMaxInvalid = 10000
+)
 
 // Whoami checks tokens with each server name's homeserver
 // (GET /_matrix/client/v3/account/whoami) and caches answers briefly.
@@ -25,12 +31,14 @@ type Whoami struct {
 	ttl, negTTL time.Duration
 	now         func() time.Time
 
-	mu    sync.Mutex
-	cache map[[32]byte]cached
+	mu                   sync.Mutex
+	valid                map[[32]byte]cached
+	invalid              map[[32]byte]time.Time // expiry
+	maxValid, maxInvalid int
 }
 
 type cached struct {
-	user    string // "" for a negative entry
+	user    string
 	expires time.Time
 }
 
@@ -43,7 +51,8 @@ func NewWhoami(homeservers map[string]string, client *http.Client, ttl, negTTL t
 		hs[k] = strings.TrimRight(v, "/")
 	}
 	return &Whoami{homeservers: hs, client: client, ttl: ttl, negTTL: negTTL,
-		now: time.Now, cache: map[[32]byte]cached{}}
+		now: time.Now, valid: map[[32]byte]cached{}, invalid: map[[32]byte]time.Time{},
+		maxValid: defaultMaxValid, maxInvalid: defaultMaxInvalid}
 }
 
 // Authenticate implements Authenticator.
@@ -54,14 +63,14 @@ func (w *Whoami) Authenticate(ctx context.Context, serverName, token string) (st
 	}
 	key := sha256.Sum256([]byte(serverName + "\x00" + token))
 	now := w.now()
+	if user, ok := w.Cached(serverName, token); ok {
+		return user, nil
+	}
 	w.mu.Lock()
-	c, hit := w.cache[key]
+	exp, bad := w.invalid[key]
 	w.mu.Unlock()
-	if hit && now.Before(c.expires) {
-		if c.user == "" {
-			return "", ErrUnknownToken
-		}
-		return c.user, nil
+	if bad && now.Before(exp) {
+		return "", ErrUnknownToken
 	}
 	user, err := w.ask(ctx, base, token)
 	switch {
@@ -69,19 +78,42 @@ func (w *Whoami) Authenticate(ctx context.Context, serverName, token string) (st
 		err = fmt.Errorf("%w: user %s does not belong to %s", ErrUnknownToken, user, serverName)
 		user = ""
 		fallthrough
-	case err == nil || isUnknown(err):
-		ttl := w.ttl
-		if user == "" {
-			ttl = w.negTTL
-		}
+	case isUnknown(err):
 		w.mu.Lock()
-		if len(w.cache) >= maxCacheEntries {
-			clear(w.cache)
+		if len(w.invalid) >= w.maxInvalid {
+			clear(w.invalid)
 		}
-		w.cache[key] = cached{user: user, expires: now.Add(ttl)}
+		w.invalid[key] = now.Add(w.negTTL)
+		w.mu.Unlock()
+	case err == nil:
+		w.mu.Lock()
+		if len(w.valid) >= w.maxValid {
+			clear(w.valid)
+		}
+		w.valid[key] = cached{user: user, expires: now.Add(w.ttl)}
 		w.mu.Unlock()
 	}
 	return user, err
+}
+
+// Cached returns the user of a token it checked recently and found valid
+// for serverName, without asking the homeserver.
+func (w *Whoami) Cached(serverName, token string) (string, bool) {
+	key := sha256.Sum256([]byte(serverName + "\x00" + token))
+	w.mu.Lock()
+	c, ok := w.valid[key]
+	w.mu.Unlock()
+	if !ok || !w.now().Before(c.expires) {
+		return "", false
+	}
+	return c.user, true
+}
+
+// cachedInvalid returns how many unknown tokens are remembered.
+func (w *Whoami) cachedInvalid() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.invalid)
 }
 
 func isUnknown(err error) bool { return errors.Is(err, ErrUnknownToken) }

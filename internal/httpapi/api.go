@@ -59,6 +59,10 @@ type Options struct {
 	// that need no token, per client address (0: 10/s, burst 20).
 	UnauthenticatedPerSecond float64
 	UnauthenticatedBurst     int
+	// FailedAuthPerSecond and FailedAuthBurst limit failed token checks
+	// per client address (0: 1/s, burst 10).
+	FailedAuthPerSecond float64
+	FailedAuthBurst     int
 }
 
 // API is the public HTTP handler.
@@ -72,6 +76,8 @@ type API struct {
 	downloads *limiters
 	// unauth limits routes without a token per client address.
 	unauth *AddrLimiter
+	// failedAuth counts failed token checks per client address.
+	failedAuth *AddrLimiter
 	// local are the served server names (the Hosts' values).
 	local  map[string]bool
 	router *mux.Router
@@ -85,7 +91,11 @@ func New(m Media, a auth.Authenticator, opts Options, log *slog.Logger, reg prom
 	if opts.UnauthenticatedPerSecond <= 0 || opts.UnauthenticatedBurst < 1 {
 		opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst = 10, 20
 	}
+	if opts.FailedAuthPerSecond <= 0 || opts.FailedAuthBurst < 1 {
+		opts.FailedAuthPerSecond, opts.FailedAuthBurst = 1, 10
+	}
 	api := &API{media: m, auth: a, opts: opts, log: log, metrics: newHTTPMetrics(reg),
+		failedAuth: NewAddrLimiter(opts.ClientAddrs, opts.FailedAuthPerSecond, opts.FailedAuthBurst),
 		uploads:   newLimiters(opts.UploadsPerSecond, opts.UploadBurst),
 		downloads: newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst),
 		unauth:    NewAddrLimiter(opts.ClientAddrs, opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst),
@@ -173,7 +183,7 @@ func (a *API) wrap(rt route) http.Handler {
 				if err != nil {
 					return err
 				}
-				user, err := a.auth.Authenticate(ctx, server, tok)
+				user, err := a.authenticate(ctx, r, server, tok)
 				if err != nil {
 					return err
 				}

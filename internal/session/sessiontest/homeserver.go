@@ -29,6 +29,7 @@ type Homeserver struct {
 	loginTok  map[string]string // SSO login token → user ID
 	loggedOut []string
 	down      bool
+	whoamis   int
 }
 
 // New starts a homeserver for serverName with the given localpart →
@@ -157,9 +158,17 @@ func (hs *Homeserver) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]string{})
 }
 
+// WhoamiCalls returns how many whoami requests reached the homeserver.
+func (hs *Homeserver) WhoamiCalls() int {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.whoamis
+}
+
 func (hs *Homeserver) whoami(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	hs.mu.Lock()
+	hs.whoamis++
 	user, ok := hs.tokens[tok]
 	hs.mu.Unlock()
 	if !ok {
