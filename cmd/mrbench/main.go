@@ -27,6 +27,8 @@ var commands = map[string]command{
 	"store":           {summary: "raw minio-go vs sealed S3 PUT/GET throughput and upload memory", run: runStore},
 	storeChildCommand: {run: runStoreChild, hidden: true},
 	"http":            {summary: "mediarepo's HTTP API (S3 and fs) vs raw minio-go: small uploads/s, large MB/s, peak RSS", run: runHTTP},
+	"scale":           {summary: "the catalog at N records per backend: inserts, disk, restart, RSS, officers' pages, reconciler pass", run: runScale},
+	scaleChildCommand: {run: runScaleChild, hidden: true},
 }
 
 func main() {

@@ -121,37 +121,84 @@ func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]stri
 }
 
 // resolve reads the record of every index key and calls fn for those that
-// agree with their entry, pruning the others.
+// agree with their entry, pruning the others. Records are read
+// resolveReaders at a time, in chunks of resolveChunk keys (a random read
+// costs a message block load on the server, so reading them one after
+// the other leaves the server idle between requests); fn is called from
+// this goroutine only.
 func (c *Catalog) resolve(ctx context.Context, keys []string, fn func(catalog.Entry) error) error {
 	seen := make(map[string]bool, len(keys))
+	uniq := keys[:0:0]
 	for _, k := range keys {
-		if seen[k] {
-			continue // a lister may report a key twice
+		if !seen[k] { // a lister may report a key twice
+			seen[k] = true
+			uniq = append(uniq, k)
 		}
-		seen[k] = true
-		origin, id, err := parseRecordSuffix(k)
-		if err != nil {
-			c.log.WarnContext(ctx, "catalog: unparsable index key", "key", k, "error", err)
-			continue
+	}
+	type read struct {
+		rec    media.Record
+		rev    uint64
+		exists bool
+		skip   bool
+		err    error
+	}
+	for len(uniq) > 0 {
+		chunk := uniq[:min(len(uniq), resolveChunk)]
+		uniq = uniq[len(chunk):]
+		reads := make([]read, len(chunk))
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(resolveReaders, len(chunk)) {
+			wg.Go(func() {
+				for i := range next {
+					origin, id, err := parseRecordSuffix(chunk[i])
+					if err != nil {
+						c.log.WarnContext(ctx, "catalog: unparsable index key", "key", chunk[i], "error", err)
+						reads[i].skip = true
+						continue
+					}
+					r := &reads[i]
+					r.rec, r.rev, r.err = c.Get(ctx, origin, id)
+					r.exists = r.err == nil
+					if errors.Is(r.err, media.ErrNotFound) {
+						r.err = nil
+					}
+				}
+			})
 		}
-		rec, rev, err := c.Get(ctx, origin, id)
-		exists := err == nil
-		if err != nil && !errors.Is(err, media.ErrNotFound) {
-			return err
+		for i := range chunk {
+			next <- i
 		}
-		if exists && indexMatches(k, rec) {
-			if err := fn(catalog.Entry{Record: rec, Revision: rev}); err != nil {
-				return err
+		close(next)
+		wg.Wait()
+		for i, k := range chunk {
+			r := reads[i]
+			switch {
+			case r.skip:
+				continue
+			case r.err != nil:
+				return r.err
+			case r.exists && indexMatches(k, r.rec):
+				if err := fn(catalog.Entry{Record: r.rec, Revision: r.rev}); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
-		}
-		c.metrics.staleIndex.Inc()
-		if _, err := c.pruneEntry(ctx, k, rec, rev, exists); err != nil {
-			c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+			c.metrics.staleIndex.Inc()
+			if _, err := c.pruneEntry(ctx, k, r.rec, r.rev, r.exists); err != nil {
+				c.log.DebugContext(ctx, "catalog: prune index entry", "key", k, "error", err)
+			}
 		}
 	}
 	return nil
 }
+
+// resolveReaders and resolveChunk bound resolve's concurrent reads and the
+// records it holds at once.
+const (
+	resolveReaders = 8
+	resolveChunk   = 512
+)
 
 func (c *Catalog) lookup(ctx context.Context, kind, value string) ([]catalog.Entry, error) {
 	keys, err := c.indexKeysWith(ctx, indexPrefix(kind, value))

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
+	"github.com/mediarepo/mediarepo/internal/storage/fs"
+	"github.com/mediarepo/mediarepo/internal/worker"
+)
+
+// scaleChildCommand measures a restarted process (see scale.go).
+const scaleChildCommand = "scale-child"
+
+// quantiles are the p50 and p99 of a figure in milliseconds.
+type quantiles struct {
+	P50, P99 float64
+}
+
+func quantilesOf(d []time.Duration) quantiles {
+	if len(d) == 0 {
+		return quantiles{}
+	}
+	slices.Sort(d)
+	at := func(p float64) float64 { return ms(d[min(len(d)-1, int(p*float64(len(d))))]) }
+	return quantiles{P50: at(0.50), P99: at(0.99)}
+}
+
+// childFigures is what the child measures.
+type childFigures struct {
+	FillNote       string
+	RestartNote    string
+	RestartSeconds float64
+	RSSAfterOpenKB int64
+	Matches        int
+	FirstPage      quantiles
+	LaterPageNo    int
+	LaterPage      quantiles
+	UploaderMedia  int
+	Uploader       quantiles
+	Pass           quantiles
+	RSSEndKB       int64
+	PeakKB         int64
+}
+
+// scaleCatalog is an open catalog in the child, with what the reconciler
+// needs beside it.
+type scaleCatalog struct {
+	cat   catalog.Catalog
+	queue *queue.Queue
+	close func()
+	note  string
+}
+
+func runScaleChild(args []string) int {
+	flags := flag.NewFlagSet(scaleChildCommand, flag.ContinueOnError)
+	backend := flags.String("backend", "kv", "kv or postgres")
+	dir := flags.String("dir", "", "work directory")
+	dsn := flags.String("postgres-dsn", "", "bench database")
+	samples := flags.Int("samples", 200, "timed repetitions")
+	if err := flags.Parse(args); err != nil {
+		return 2
+	}
+	res, err := scaleChild(*backend, *dir, *dsn, *samples)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mrbench %s: %v\n", scaleChildCommand, err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func scaleChild(backend, dir, dsn string, samples int) (childFigures, error) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var res childFigures
+	start := time.Now()
+	sc, err := openScale(ctx, backend, dir, dsn, log)
+	if err != nil {
+		return res, err
+	}
+	defer sc.close()
+	res.RestartSeconds = time.Since(start).Seconds()
+	res.RestartNote = sc.note
+	runtime.GC()
+	if res.RSSAfterOpenKB, err = procStatusKB("self", "VmRSS"); err != nil {
+		return res, err
+	}
+	cat := sc.cat
+
+	// The officers' pages.
+	var first, later []time.Duration
+	res.LaterPageNo = 10
+	for range samples {
+		t0 := time.Now()
+		page, next, n, err := officersPage(ctx, cat, nil, 50)
+		if err != nil {
+			return res, err
+		}
+		first = append(first, time.Since(t0))
+		res.Matches = n
+		_ = page
+		t0 = time.Now()
+		for p := 2; p <= res.LaterPageNo && next != nil; p++ {
+			if _, next, _, err = officersPage(ctx, cat, next, 50); err != nil {
+				return res, err
+			}
+			if p == res.LaterPageNo-1 {
+				t0 = time.Now() // time only the later page itself
+			}
+		}
+		later = append(later, time.Since(t0))
+	}
+	res.FirstPage, res.LaterPage = quantilesOf(first), quantilesOf(later)
+
+	// One uploader's media and usage: the heaviest uploader.
+	var up []time.Duration
+	for range max(samples/10, 5) {
+		t0 := time.Now()
+		entries, err := cat.ByUploader(ctx, uploaderName(1))
+		if err != nil {
+			return res, err
+		}
+		var bytes int64
+		for _, e := range entries {
+			bytes += e.Record.Size
+		}
+		up = append(up, time.Since(t0))
+		res.UploaderMedia = len(entries)
+	}
+	res.Uploader = quantilesOf(up)
+
+	// One reconciler pass at steady state.
+	store, err := fs.New(dir + "/blobs-" + backend)
+	if err != nil {
+		return res, err
+	}
+	r, err := worker.NewReconciler(cat.(worker.ReconcilerCatalog), store, sc.queue, worker.ReconcilerOptions{Holder: "mrbench"}, log, nil)
+	if err != nil {
+		return res, err
+	}
+	var passes []time.Duration
+	for range max(samples/10, 5) {
+		t0 := time.Now()
+		if err := r.Pass(ctx); err != nil {
+			return res, err
+		}
+		passes = append(passes, time.Since(t0))
+	}
+	res.Pass = quantilesOf(passes)
+	if res.RSSEndKB, err = procStatusKB("self", "VmRSS"); err != nil {
+		return res, err
+	}
+	res.PeakKB, err = procStatusKB("self", "VmHWM")
+	return res, err
+}
+
+// pagePos is a record's place in the officers' listing: newest change
+// first, then by mxc URI.
+type pagePos struct {
+	at  time.Time
+	mxc string
+}
+
+func posOf(r media.Record) pagePos {
+	at := r.CreatedAt
+	if n := len(r.History); n > 0 {
+		at = r.History[n-1].At
+	}
+	return pagePos{at, r.MXC()}
+}
+
+func (a pagePos) before(b pagePos) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.After(b.at)
+	}
+	return a.mxc < b.mxc
+}
+
+// officersPage lists one page of quarantined and blocked media after pos,
+// the way the officers' review does, and returns the next position and
+// the number of matches.
+func officersPage(ctx context.Context, cat catalog.Catalog, after *pagePos, limit int) ([]catalog.Entry, *pagePos, int, error) {
+	var all []catalog.Entry
+	for _, s := range []media.State{media.StateQuarantined, media.StateBlocked} {
+		if err := cat.ListByState(ctx, s, func(e catalog.Entry) error { all = append(all, e); return nil }); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return posOf(all[i].Record).before(posOf(all[j].Record)) })
+	start := 0
+	if after != nil {
+		start = sort.Search(len(all), func(i int) bool { return after.before(posOf(all[i].Record)) })
+	}
+	end := min(start+limit, len(all))
+	var next *pagePos
+	if end < len(all) {
+		p := posOf(all[end-1].Record)
+		next = &p
+	}
+	return all[start:end], next, len(all), nil
+}
