@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-go tour bench vet fmt testenv-up testenv-down clean
+.PHONY: all build run test test-go tour bench bench-scale vet fmt testenv-up testenv-down clean
 
 all: build
 
@@ -31,6 +31,12 @@ test-go: vet
 
 bench:
 	./scripts/testenv run -- ./scripts/bench
+
+# bench-scale: the catalog at N records per backend (not part of `make
+# test`: a 1 M fill takes minutes). N=10000000 for the 10 M goal,
+# BACKENDS=postgres to measure one backend.
+bench-scale:
+	./scripts/testenv run -- ./scripts/bench-scale
 
 vet:
 	$(GO) vet ./...

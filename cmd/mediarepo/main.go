@@ -26,6 +26,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := app.NewLogger()
+	if flag.Arg(0) == "catalog" {
+		// Operator commands: `mediarepo [-config FILE] catalog <reindex|migrate>`.
+		cfg, err := config.Load(*configPath, os.Getenv)
+		if err == nil {
+			err = app.CatalogCommand(ctx, cfg, flag.Args()[1:], log, os.Stdout)
+		}
+		if err != nil {
+			log.Error("mediarepo catalog failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *configPath, log); err != nil {
 		log.Error("mediarepo stopped", "err", err)
 		os.Exit(1)
