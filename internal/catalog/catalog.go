@@ -96,6 +96,30 @@ type Lookups interface {
 	ListByState(ctx context.Context, state media.State, fn func(Entry) error) error
 	// Walk calls fn for every record.
 	Walk(ctx context.Context, fn func(Entry) error) error
+	// List returns up to q.Limit records matching q, in listing order
+	// (see Position): the officers' page. Continue with q.After set to
+	// the PositionOf the last record returned; the end is a page shorter
+	// than the limit. Its cost grows with the records of the listed
+	// states (KV) or with the page (PostgreSQL), never with the whole
+	// catalog when only reserved, pending, quarantined or blocked are
+	// listed. An invalid query is refused (ListQuery.Validate).
+	List(ctx context.Context, q ListQuery) ([]Entry, error)
+}
+
+// Uploads records the content of an upload.
+type Uploads interface {
+	// RecordUpload takes a reference on the per-hash blob record of rec's
+	// content (creating it with rec.BlobKey, or sharing the stored blob
+	// under the rule of Share) and writes rec: created when rev is 0,
+	// else replacing the record at rev (an async upload into its
+	// reservation). rec must be pending with a hash and a blob key
+	// (CheckUpload). A backend with transactions does both in one;
+	// otherwise a failed record write gives the reference back. Errors:
+	// media.ErrHashBlocked (nothing changed), media.ErrExists,
+	// media.ErrConflict and media.ErrNotFound for the record; on any
+	// error the reference is not kept, and Stored.Unused names the blob
+	// the caller must delete.
+	RecordUpload(ctx context.Context, rec media.Record, rev uint64, at time.Time) (Stored, error)
 }
 
 // Waiter serves long-polling downloads.
@@ -165,6 +189,7 @@ type Catalog interface {
 	Records
 	Blobs
 	Lookups
+	Uploads
 	Waiter
 	Leases
 	Counters

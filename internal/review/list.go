@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,68 +52,52 @@ type Page struct {
 }
 
 // ChangedAt is the time of the record's last history event (its creation
-// when it has none).
-func ChangedAt(r media.Record) time.Time {
-	if n := len(r.History); n > 0 {
-		return r.History[n-1].At
-	}
-	return r.CreatedAt
-}
+// when it has none): catalog.ChangedAt.
+func ChangedAt(r media.Record) time.Time { return catalog.ChangedAt(r) }
 
-// match reports whether the record passes the filter.
+// match reports whether the record passes the filters the catalog's
+// listing does not apply (signature, hash).
 func (f Filter) match(r media.Record) bool {
-	at := ChangedAt(r)
 	sig := ""
 	if r.Verdict != nil {
 		sig = r.Verdict.Signature
 	}
 	switch {
-	case !slices.Contains(f.States, r.State),
-		!f.Since.IsZero() && at.Before(f.Since),
-		!f.Until.IsZero() && !at.Before(f.Until),
-		f.Uploader != "" && r.Uploader != f.Uploader,
-		f.Origin != "" && r.Origin != f.Origin,
-		f.SHA256 != "" && r.SHA256 != f.SHA256,
+	case f.SHA256 != "" && r.SHA256 != f.SHA256,
 		f.Signature != "" && !strings.Contains(strings.ToLower(sig), strings.ToLower(f.Signature)):
 		return false
 	}
 	return true
 }
 
-// cursor is the position after an item: its change time and mxc URI.
-type cursor struct {
-	at  time.Time
-	mxc string
+// encodeCursor returns the cursor of the position after p.
+func encodeCursor(p catalog.Position) string {
+	s := strconv.FormatInt(p.ChangedAt.UnixNano(), 10) + "|" + p.Origin + "|" + p.ID
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
-func (c cursor) encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.at.UnixNano(), 10) + "|" + c.mxc))
-}
-
-func decodeCursor(s string) (cursor, error) {
+func decodeCursor(s string) (catalog.Position, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, fmt.Errorf("%w: %w", ErrBadFilter, err)
+		return catalog.Position{}, fmt.Errorf("%w: %w", ErrBadFilter, err)
 	}
-	ns, mxc, ok := strings.Cut(string(b), "|")
-	n, err := strconv.ParseInt(ns, 10, 64)
-	if !ok || err != nil || !strings.HasPrefix(mxc, "mxc://") {
-		return cursor{}, ErrBadFilter
+	parts := strings.Split(string(b), "|")
+	if len(parts) != 3 {
+		return catalog.Position{}, ErrBadFilter
 	}
-	return cursor{at: time.Unix(0, n), mxc: mxc}, nil
+	n, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || media.ValidateServerName(parts[1]) != nil || media.ValidateMediaID(parts[2]) != nil {
+		return catalog.Position{}, ErrBadFilter
+	}
+	return catalog.Position{ChangedAt: time.Unix(0, n), Origin: parts[1], ID: parts[2]}, nil
 }
 
-// before reports whether a sorts before b: newer first, then by mxc URI.
-func before(a, b cursor) bool {
-	if !a.at.Equal(b.at) {
-		return a.at.After(b.at)
-	}
-	return a.mxc < b.mxc
-}
-
-// List returns one page of media matching f. It reads the state indexes
-// (or the hash or uploader index when f names one), so its cost grows
-// with the number of matching records, not with the whole catalog.
+// List returns one page of media matching f, newest change first. The
+// catalog's listing (catalog.Lookups.List) applies states, times, uploader,
+// origin and the cursor; the signature is filtered here, reading further
+// pages of the catalog until the page is full; a hash filter reads the
+// hash's records. Its cost grows with the page and the records skipped
+// for their signature, not with the whole catalog.
 func (r *Reviewer) List(ctx context.Context, f Filter) (Page, error) {
 	if len(f.States) == 0 {
 		f.States = []media.State{media.StateQuarantined, media.StateBlocked}
@@ -128,67 +111,61 @@ func (r *Reviewer) List(ctx context.Context, f Filter) (Page, error) {
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, 500)
-	var after *cursor
+	q := catalog.ListQuery{States: f.States, Since: f.Since, Until: f.Until, Uploader: f.Uploader, Origin: f.Origin,
+		Limit: min(f.Limit+1, catalog.MaxListLimit)}
 	if f.Cursor != "" {
-		c, err := decodeCursor(f.Cursor)
+		p, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		after = &c
+		q.After = &p
 	}
-	var all []Entry
-	collect := func(e catalog.Entry) error {
-		if f.match(e.Record) {
-			all = append(all, Entry{Record: e.Record, Revision: e.Revision})
+	if err := q.Validate(); err != nil {
+		return Page{}, fmt.Errorf("%w: %w", ErrBadFilter, err)
+	}
+	var found []Entry
+	if f.SHA256 != "" {
+		same, err := r.cat.ByHash(ctx, f.SHA256)
+		if err != nil {
+			return Page{}, err
 		}
-		return nil
-	}
-	var err error
-	switch {
-	case f.SHA256 != "":
-		err = each(r.cat.ByHash(ctx, f.SHA256))(collect)
-	case f.Uploader != "":
-		err = each(r.cat.ByUploader(ctx, f.Uploader))(collect)
-	default:
-		for _, s := range f.States {
-			if err = r.cat.ListByState(ctx, s, collect); err != nil {
-				break
+		var matching []catalog.Entry
+		for _, e := range same {
+			if q.Match(e.Record) && f.match(e.Record) {
+				matching = append(matching, e)
 			}
 		}
+		for _, e := range catalog.SortPage(matching, q.Limit) {
+			found = append(found, Entry{Record: e.Record, Revision: e.Revision})
+		}
+	} else {
+		// Read pages until f.Limit+1 items pass the signature filter (the
+		// extra one tells whether a next page exists) or the listing ends.
+		for len(found) <= f.Limit {
+			batch, err := r.cat.List(ctx, q)
+			if err != nil {
+				return Page{}, err
+			}
+			for _, e := range batch {
+				if f.match(e.Record) {
+					found = append(found, Entry{Record: e.Record, Revision: e.Revision})
+				}
+			}
+			if len(batch) < q.Limit {
+				break
+			}
+			last := catalog.PositionOf(batch[len(batch)-1].Record)
+			q.After = &last
+		}
 	}
-	if err != nil {
-		return Page{}, err
-	}
-	pos := func(e Entry) cursor { return cursor{at: ChangedAt(e.Record), mxc: e.Record.MXC()} }
-	sort.Slice(all, func(i, j int) bool { return before(pos(all[i]), pos(all[j])) })
-	start := 0
-	if after != nil {
-		start = sort.Search(len(all), func(i int) bool { return before(*after, pos(all[i])) })
-	}
-	end := min(start+f.Limit, len(all))
-	page := Page{Items: all[start:end]}
+	page := Page{Items: found[:min(f.Limit, len(found))]}
 	if page.Items == nil {
 		page.Items = []Entry{}
 	}
-	if end < len(all) {
-		page.Next = pos(all[end-1]).encode()
+	if len(found) > f.Limit {
+		page.Next = encodeCursor(catalog.PositionOf(page.Items[len(page.Items)-1].Record))
 	}
 	return page, nil
-}
-
-// each adapts a slice result to a callback walk.
-func each(entries []catalog.Entry, err error) func(func(catalog.Entry) error) error {
-	return func(fn func(catalog.Entry) error) error {
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 }
 
 // Details is everything known about one media item.
