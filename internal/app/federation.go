@@ -55,6 +55,14 @@ func (s *Server) buildFederation(ctx context.Context) error {
 	s.svc.EnableRemote(client, service.RemoteOptions{Local: names, Timeout: cfg.Timeout(),
 		Counter: s.catalog, Quota: int64(cfg.RemoteQuota)}, s.registry)
 	verifier := federation.NewVerifier(federation.NewKeyStore(client), acl, func(n string) bool { return ours[n] })
+	proxies, err := s.cfg.HTTP.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
+	// Key fetches for origins we have no keys of: per client address, like
+	// every route without a token.
+	verifier.SetFetchGate(httpapi.NewAddrLimiter(httpapi.NewClientAddrs(proxies),
+		s.cfg.Limits.UnauthenticatedPerSecond, s.cfg.Limits.UnauthenticatedBurst).Allow)
 	def := ""
 	if len(names) == 1 {
 		def = names[0]

@@ -83,6 +83,19 @@ func (k *KeyStore) entry(server string) *serverKeys {
 	return e
 }
 
+// Known reports whether keys of server are cached and current. A server
+// whose keys are being fetched right now counts as unknown.
+func (k *KeyStore) Known(server string) bool {
+	k.mu.Lock()
+	e, ok := k.servers[server]
+	k.mu.Unlock()
+	if !ok || !e.mu.TryLock() {
+		return false
+	}
+	defer e.mu.Unlock()
+	return len(e.keys) > 0 && k.now().Before(e.validUntil)
+}
+
 // Key returns the verify key keyID of server, fetching the server's keys
 // when none are cached, they expired, or the key ID is new to us (at most
 // once a minute). Errors wrap ErrUnauthorized (and ErrPeerNotAllowed or

@@ -31,7 +31,17 @@ type Verifier struct {
 	keys *KeyStore
 	acl  *PeerACL
 	ours func(string) bool
+	// gate, when set, is asked before keys of an origin that are not
+	// cached are fetched (SetFetchGate).
+	gate func(r *http.Request) error
 }
+
+// SetFetchGate makes Verify call gate before it fetches the keys of an
+// origin it has none of: an unauthenticated request may name any
+// host:port as its origin, and each such name costs an outgoing
+// connection. An error from gate refuses the request as it is (a rate
+// limit's error, say), with nothing fetched. Call it before serving.
+func (v *Verifier) SetFetchGate(gate func(r *http.Request) error) { v.gate = gate }
 
 // NewVerifier returns a Verifier. ours reports whether a server name is
 // served here (a request signed for another destination is refused).
@@ -79,8 +89,8 @@ func (v *Verifier) Verify(r *http.Request, host string) (Peer, error) {
 		if err == nil {
 			return p, nil
 		}
-		if errors.Is(err, ErrPeerNotAllowed) {
-			return Peer{}, err
+		if errors.Is(err, ErrPeerNotAllowed) || !errors.Is(err, ErrUnauthorized) {
+			return Peer{}, err // refused as such (the peer list, the fetch gate)
 		}
 		last = err
 	}
@@ -103,6 +113,11 @@ func (v *Verifier) verifyOne(r *http.Request, a mfed.XMatrixAuth, host, uri stri
 	}
 	if err := v.acl.Check(a.Origin); err != nil {
 		return Peer{}, err
+	}
+	if v.gate != nil && !v.keys.Known(a.Origin) {
+		if err := v.gate(r); err != nil {
+			return Peer{}, err
+		}
 	}
 	key, err := v.keys.Key(r.Context(), a.Origin, a.KeyID)
 	if err != nil {
