@@ -125,6 +125,11 @@ type Record struct {
 	History []Event  `json:"history,omitempty"`
 	// Remote marks media cached from another server (federation).
 	Remote bool `json:"remote,omitempty"`
+	// SafeFromQuarantine marks media the homeserver it was imported from
+	// had protected from bulk quarantine (Synapse's safe_from_quarantine):
+	// quarantining its uploader's media leaves it alone; quarantining it by
+	// media ID or hash still applies.
+	SafeFromQuarantine bool `json:"safe_from_quarantine,omitempty"`
 }
 
 // NewReserved returns the record of an async upload's reservation

@@ -10,11 +10,14 @@ import (
 // Record.Apply and recorded as the Action of a history Event.
 type Transition string
 
-// The transitions. Create only appears in history (NewReserved,
-// NewPending); Apply refuses it.
+// The transitions. Create and Import only appear in history (NewReserved,
+// NewPending, imports); Apply refuses them.
 const (
 	// Create: a record came into being (history only).
 	Create Transition = "create"
+	// Import: a record came into being from another homeserver's media
+	// store, under its original media ID (history only; mediarepo import).
+	Import Transition = "import"
 	// Upload: reserved → pending; the async upload's content arrived.
 	Upload Transition = "upload"
 	// VerdictClean: pending → clean (worker).

@@ -3,6 +3,7 @@ package review
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
@@ -55,7 +56,8 @@ func (b *Bulk) summary() string {
 
 // QuarantineUploader quarantines every clean or pending record of the
 // uploader (each one audited on its own, plus one entry for the whole).
-// Records in other states are reported unchanged.
+// Records in other states, and imported records marked
+// SafeFromQuarantine, are reported unchanged.
 func (r *Reviewer) QuarantineUploader(ctx context.Context, q Request, userID string) (Bulk, error) {
 	if err := q.validate(); err != nil {
 		return Bulk{}, err
@@ -66,6 +68,19 @@ func (r *Reviewer) QuarantineUploader(ctx context.Context, q Request, userID str
 	b := Bulk{Target: userID, Items: []Item{}}
 	entries, err := r.cat.ByUploader(ctx, userID)
 	if err == nil {
+		// Media the homeserver it was imported from protected from bulk
+		// quarantine stays as it is (Synapse's safe_from_quarantine).
+		var safe int
+		entries = slices.DeleteFunc(entries, func(e catalog.Entry) bool {
+			if e.Record.SafeFromQuarantine {
+				b.add(e, Result{Record: e.Record}, nil)
+				safe++
+			}
+			return e.Record.SafeFromQuarantine
+		})
+		if safe > 0 {
+			b.Detail = fmt.Sprintf("%d safe from quarantine", safe)
+		}
 		r.quarantineAll(ctx, q, entries, &b)
 	}
 	b.AuditSeq, err = r.record(ctx, q, ActionQuarantineUser, userID, "", "", outcomeOf(b.Changed > 0), b.summary(), err)
