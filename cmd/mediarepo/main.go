@@ -2,6 +2,8 @@
 // the blob store and queued for scanning; only clean media is served. With
 // no configuration it runs the embedded default (in-process NATS, the
 // filesystem store, in-process scan workers, a development token).
+// `mediarepo import synapse|dendrite …` imports a homeserver's media
+// (import.go).
 package main
 
 import (
@@ -21,6 +23,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := runImport(ctx, os.Args[2:], app.NewLogger())
+		stop()
+		os.Exit(code)
+	}
 	configPath := flag.String("config", os.Getenv("MEDIAREPO_CONFIG"), "YAML configuration file (empty: the embedded default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
