@@ -64,6 +64,12 @@ func (s *Server) scannerOptions(svc *service.Service) (httpapi.ScannerOptions, e
 	if s.local != nil {
 		ks = s.local
 	}
-	return httpapi.ScannerOptions{Keys: keys, Wait: min(s.cfg.ContentScanner.Wait.D(), s.cfg.Media.MaxDownloadWait.D()),
-		Checker: service.NewEncrypted(svc, s.catalog, ks)}, nil
+	cs := s.cfg.ContentScanner
+	if cs.AllowUnauthenticated {
+		s.log.Warn("content_scanner.allow_unauthenticated: the content-scanner routes serve clean media without an access token",
+			"per_address_per_second", cs.AnonymousPerSecond, "burst", cs.AnonymousBurst)
+	}
+	return httpapi.ScannerOptions{Keys: keys, Wait: min(cs.Wait.D(), s.cfg.Media.MaxDownloadWait.D()),
+		Checker:              service.NewEncrypted(svc, s.catalog, ks),
+		AllowUnauthenticated: cs.AllowUnauthenticated, AnonymousPerSecond: cs.AnonymousPerSecond, AnonymousBurst: cs.AnonymousBurst}, nil
 }

@@ -112,6 +112,10 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.svc = svc
+	previews, err := s.previews(svc)
+	if err != nil {
+		return err
+	}
 	hosts := map[string]string{}
 	for _, sn := range cfg.Servers {
 		for _, h := range sn.HostNames() {
@@ -135,6 +139,7 @@ func (s *Server) build(ctx context.Context) error {
 		UnauthenticatedPerSecond: cfg.Limits.UnauthenticatedPerSecond, UnauthenticatedBurst: cfg.Limits.UnauthenticatedBurst,
 		FailedAuthPerSecond: cfg.Limits.FailedAuthPerSecond, FailedAuthBurst: cfg.Limits.FailedAuthBurst,
 		Scanner: scanner, Thumbnails: s.thumbs,
+		Previews: previews, PreviewsPerSecond: cfg.URLPreview.PerSecond, PreviewBurst: cfg.URLPreview.Burst,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {
 		return err

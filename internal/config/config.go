@@ -46,6 +46,8 @@ type Config struct {
 	Officers Officers `yaml:"officers"`
 	// Federation configures the server-server media API (federation.go).
 	Federation Federation `yaml:"federation"`
+	// URLPreview configures URL previews (preview.go).
+	URLPreview URLPreview `yaml:"url_preview"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the
@@ -162,7 +164,20 @@ type ContentScanner struct {
 	KeyFile string `yaml:"key_file"`
 	// Wait is how long the scanner endpoints wait for a verdict before
 	// 504 MCS_MEDIA_REQUEST_FAILED (capped by media.max_download_wait).
+	// Default 15 s: shorter than the clients' own request timeouts (Element
+	// X: 30 s), so the 504 arrives while they still listen.
 	Wait Duration `yaml:"wait"`
+	// AllowUnauthenticated admits requests without an access token on the
+	// scanner's media routes (download, thumbnail, scan, scan_encrypted,
+	// download_encrypted), as the Python scanner does: the legacy Element
+	// Android line (BundesMessenger Android) never sends one. Off by
+	// default. Such requests get exactly what a token would get and are
+	// logged as anonymous.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// AnonymousPerSecond and AnonymousBurst limit token-less requests per
+	// client address (http.trusted_proxies decides what the address is).
+	AnonymousPerSecond float64 `yaml:"anonymous_per_second"`
+	AnonymousBurst     int     `yaml:"anonymous_burst"`
 }
 
 // Thumbnails configures thumbnails of clean images (PNG, JPEG, GIF, WebP
@@ -265,12 +280,13 @@ func Default() Config {
 			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,
 			MaxDownloadWait: Duration(60 * time.Second), OpaqueContent: "refuse", LegacyFreeze: DefaultLegacyFreeze},
-		ContentScanner: ContentScanner{Wait: Duration(30 * time.Second)},
+		ContentScanner: ContentScanner{Wait: Duration(15 * time.Second), AnonymousPerSecond: 10, AnonymousBurst: 50},
 		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
 		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400,
 			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
+		URLPreview: defaultURLPreview(),
 	}
 }
 

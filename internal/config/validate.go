@@ -139,6 +139,9 @@ func (c *Config) Validate() error {
 	if c.ContentScanner.Wait <= 0 {
 		bad("content_scanner.wait: must be > 0")
 	}
+	if c.ContentScanner.AnonymousPerSecond <= 0 || c.ContentScanner.AnonymousBurst < 1 {
+		bad("content_scanner: anonymous_per_second > 0 and anonymous_burst ≥ 1 are required")
+	}
 	if c.Media.LegacyFreeze != "" {
 		if _, err := time.Parse(time.RFC3339, c.Media.LegacyFreeze); err != nil {
 			bad("media.legacy_freeze: %q is not an RFC 3339 time", c.Media.LegacyFreeze)
@@ -158,6 +161,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Officers.validate()...)
 	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
+	errs = append(errs, c.URLPreview.validate(c.Media.MaxUploadSize)...)
 	return errors.Join(errs...)
 }
 

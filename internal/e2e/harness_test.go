@@ -111,6 +111,8 @@ type setup struct {
 	scannerWait string
 	// uploadWait is scan.upload_wait ("0s" unless set)
 	uploadWait string
+	// scannerExtra is more YAML in the content_scanner section
+	scannerExtra string
 }
 
 func freeAddr(t testing.TB) string {
@@ -184,7 +186,7 @@ keys:
 content_scanner:
   key_file: %s
   wait: %s
-nats:
+%snats:
   url: %s
 scan:
   clamd: %s
@@ -197,7 +199,7 @@ media:
   max_pending_creates: 3
   max_download_wait: 30s
 %s`, listen, admin, s.dataDir, listen, s.homeserver, s3env.Endpoint, s.bucket, access, secret,
-		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), orDefault(s.uploadWait, "0s"), s.extra)
+		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.scannerExtra, s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), orDefault(s.uploadWait, "0s"), s.extra)
 	in.cfgPath = write("config.yaml", cfg)
 	in.URL, in.Admin = "http://"+listen, "http://"+admin
 	in.start()

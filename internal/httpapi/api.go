@@ -63,6 +63,11 @@ type Options struct {
 	// per client address (0: 1/s, burst 10).
 	FailedAuthPerSecond float64
 	FailedAuthBurst     int
+	// Previews builds URL previews (nil: url_preview off, 404).
+	Previews Previewer
+	// PreviewsPerSecond and PreviewBurst limit previews per user.
+	PreviewsPerSecond float64
+	PreviewBurst      int
 }
 
 // API is the public HTTP handler.
@@ -79,8 +84,12 @@ type API struct {
 	// failedAuth counts failed token checks per client address.
 	failedAuth *AddrLimiter
 	// local are the served server names (the Hosts' values).
-	local  map[string]bool
-	router *mux.Router
+	local map[string]bool
+	// anonymous limits token-less content-scanner requests per client
+	// address (content_scanner.allow_unauthenticated).
+	anonymous *AddrLimiter
+	previews  *limiters
+	router    *mux.Router
 }
 
 // New builds the public API's handler.
@@ -96,10 +105,12 @@ func New(m Media, a auth.Authenticator, opts Options, log *slog.Logger, reg prom
 	}
 	api := &API{media: m, auth: a, opts: opts, log: log, metrics: newHTTPMetrics(reg),
 		failedAuth: NewAddrLimiter(opts.ClientAddrs, opts.FailedAuthPerSecond, opts.FailedAuthBurst),
-		uploads:   newLimiters(opts.UploadsPerSecond, opts.UploadBurst),
-		downloads: newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst),
-		unauth:    NewAddrLimiter(opts.ClientAddrs, opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst),
-		local:     map[string]bool{}}
+		uploads:    newLimiters(opts.UploadsPerSecond, opts.UploadBurst),
+		downloads:  newLimiters(opts.DownloadsPerSecond, opts.DownloadBurst),
+		unauth:     NewAddrLimiter(opts.ClientAddrs, opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst),
+		anonymous:  NewAddrLimiter(opts.ClientAddrs, opts.Scanner.AnonymousPerSecond, opts.Scanner.AnonymousBurst),
+		previews:   newLimiters(opts.PreviewsPerSecond, opts.PreviewBurst),
+		local:      map[string]bool{}}
 	for _, name := range opts.Hosts {
 		api.local[name] = true
 	}
@@ -136,7 +147,7 @@ func (a *API) routeTable() []route {
 		{"legacy_config", "/_matrix/media/v3/config", []string{"GET"}, true, a.config},
 		{"legacy_download", "/_matrix/media/v3/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, false, a.legacyDownload},
 		{"legacy_download_named", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, false, a.legacyDownload},
-	}, append(a.scannerRoutes(), a.thumbnailRoutes()...)...)
+	}, append(append(a.scannerRoutes(), a.thumbnailRoutes()...), a.previewRoutes()...)...)
 }
 
 func (a *API) routes() *mux.Router {
@@ -178,6 +189,13 @@ func (a *API) wrap(rt route) http.Handler {
 				server, _ := ctx.Value(keyServer).(string)
 				if server == "" {
 					return auth.ErrUnknownServer
+				}
+				actx, anonymous, err := a.admitAnonymous(r, ctx, rt)
+				if err != nil {
+					return err
+				}
+				if anonymous {
+					return rt.h(w, r.WithContext(actx))
 				}
 				tok, err := auth.BearerToken(r.Header.Get("Authorization"))
 				if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/preview"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/session"
@@ -69,6 +70,9 @@ var errorTable = []struct {
 	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN", detail: true}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{preview.ErrBadURL, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
+	{preview.ErrDenied, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{preview.ErrFetchFailed, apiError{status: 502, errcode: "M_UNKNOWN"}},
 	{federation.ErrUnauthorized, apiError{status: 401, errcode: "M_UNAUTHORIZED"}},
 	{federation.ErrPeerNotAllowed, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{federation.ErrRemoteTooLarge, apiError{status: 502, errcode: "M_TOO_LARGE"}},

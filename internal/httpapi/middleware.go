@@ -21,6 +21,9 @@ const (
 	keyRequestID ctxKey = iota
 	keyUser
 	keyServer
+	// keyAnonymous marks a request admitted without a token (anonymous.go);
+	// its value is the client address.
+	keyAnonymous
 )
 
 // requestID returns the request's ID ("" outside a request).

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -48,13 +49,21 @@ func NewEncrypted(s *Service, cat EncryptedCatalog, scanner KeyScanner) *Encrypt
 // match them before anything is decrypted. A verdict kept for the same
 // key digest is reused; concurrent checks of the same item share one
 // scan. An infected plaintext quarantines the record for everyone and
-// blocks its hash. The caller has authenticated the request.
-func (e *Encrypted) Check(ctx context.Context, origin, id string, f e2ee.EncryptedFile, wait time.Duration) (media.Record, media.Verdict, error) {
+// blocks its hash. The plaintext's sniffed type goes through the type
+// policy like an upload's (media.ErrTypeForbidden), on every check, so a
+// policy change applies at once. The caller has authenticated the request
+// (or admitted it anonymously); requester names who asked ("@user:server"
+// or "anonymous 192.0.2.1") in the record's history when a verdict
+// quarantines it.
+func (e *Encrypted) Check(ctx context.Context, origin, id string, f e2ee.EncryptedFile, wait time.Duration, requester string) (media.Record, media.Verdict, error) {
 	rec, err := e.svc.awaitClean(ctx, origin, id, wait)
 	if err != nil {
 		return media.Record{}, media.Verdict{}, err
 	}
 	if err := e2ee.VerifyCiphertextHash(rec.SHA256, f); err != nil {
+		return media.Record{}, media.Verdict{}, err
+	}
+	if err := e.checkPlaintextType(ctx, rec, f); err != nil {
 		return media.Record{}, media.Verdict{}, err
 	}
 	digest := f.KeyDigest()
@@ -75,7 +84,7 @@ func (e *Encrypted) Check(ctx context.Context, origin, id string, f e2ee.Encrypt
 			return media.Verdict{}, err
 		}
 		if v.Result == media.ResultInfected {
-			e.quarantine(sctx, rec, v)
+			e.quarantine(sctx, rec, v, requester)
 		}
 		return v, nil
 	})
@@ -88,8 +97,8 @@ func (e *Encrypted) Check(ctx context.Context, origin, id string, f e2ee.Encrypt
 // quarantine applies an infected per-key verdict to the record for
 // everyone and blocks the ciphertext hash: only the uploader can craft a
 // key that turns the ciphertext into malware.
-func (e *Encrypted) quarantine(ctx context.Context, rec media.Record, v media.Verdict) {
-	reason := fmt.Sprintf("plaintext infected under a client key: %s", v.Signature)
+func (e *Encrypted) quarantine(ctx context.Context, rec media.Record, v media.Verdict, requester string) {
+	reason := fmt.Sprintf("plaintext infected under a client key (checked for %s): %s", requester, v.Signature)
 	_, _, err := catalog.Apply(ctx, e.cat, rec.Origin, rec.ID, media.Change{
 		Transition: media.Quarantine, At: e.svc.now(), Actor: "content-scanner", Reason: reason})
 	if err != nil && !errors.Is(err, media.ErrInvalidTransition) {
@@ -102,5 +111,28 @@ func (e *Encrypted) quarantine(ctx context.Context, rec media.Record, v media.Ve
 	if err != nil {
 		e.svc.log.Error("blocking the hash of media infected under a client key failed", "media", rec.MXC(), "err", err)
 	}
-	e.svc.log.Warn("encrypted media infected under a client key: quarantined", "media", rec.MXC(), "signature", v.Signature)
+	e.svc.log.Warn("encrypted media infected under a client key: quarantined", "media", rec.MXC(),
+		"signature", v.Signature, "requester", requester)
+}
+
+// checkPlaintextType decrypts the first bytes of rec under f, sniffs them
+// like an upload's and applies the type policy (the Python scanner blocks
+// by the plaintext's type too). Nothing decrypted is kept.
+func (e *Encrypted) checkPlaintextType(ctx context.Context, rec media.Record, f e2ee.EncryptedFile) error {
+	n := min(rec.Size, sniffLen)
+	rc, err := e.svc.Open(ctx, rec, 0, n)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// Exactly n bytes: the reader checks the ciphertext hash only at the
+	// end of the whole file, which a prefix never reaches.
+	head := make([]byte, n)
+	if _, err := io.ReadFull(e2ee.NewDecryptReader(rc, f), head); err != nil {
+		return fmt.Errorf("reading the plaintext's first bytes: %w", err)
+	}
+	if t := sniff(head); e.svc.policy.Blocked(t) {
+		return fmt.Errorf("%w: the plaintext sniffed as %s", media.ErrTypeForbidden, t)
+	}
+	return nil
 }

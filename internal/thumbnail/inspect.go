@@ -246,3 +246,22 @@ func skipSubBlocks(data []byte, pos int) int {
 	}
 	return len(data)
 }
+
+// Info is what an image's headers say, checked against the limits.
+type Info struct {
+	// MediaType is image/png, image/jpeg, image/gif or image/webp.
+	MediaType     string
+	Width, Height int // as displayed (after EXIF orientation)
+}
+
+// Probe sniffs data and checks every limit of lim (pixels, frames) from
+// the headers alone, decoding no pixel: the check a decompression bomb
+// fails before anything is stored or decoded. Errors wrap
+// ErrUnsupportedFormat, ErrCorrupt, ErrTooManyPixels or ErrTooManyFrames.
+func Probe(data []byte, lim Limits) (Info, error) {
+	src, err := inspect(data, lim.withDefaults())
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{MediaType: "image/" + src.format, Width: src.displayWidth(), Height: src.displayHeight()}, nil
+}
