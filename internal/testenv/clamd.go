@@ -42,22 +42,7 @@ func StartClamd(t testing.TB) *Clamd {
 	base := Getenv(t, EnvClamdConf)
 	db := Getenv(t, EnvClamdDB)
 
-	// A short directory: unix socket paths are limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "clamd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	tmp := filepath.Join(dir, "tmp")
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		// tmpfs: scanned content stays off the disk, as in production.
-		if tmp, err = os.MkdirTemp("/dev/shm", "mediarepo-clamd"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(tmp) })
-	} else if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dir, tmp := serviceDirs(t, "clamd")
 
 	c := &Clamd{
 		t:       t,
@@ -67,7 +52,7 @@ func StartClamd(t testing.TB) *Clamd {
 		socket:  filepath.Join(dir, "clamd.sock"),
 		logFile: filepath.Join(dir, "clamd.log"),
 	}
-	conf, err := rewriteClamdConf(base, map[string]string{
+	conf, err := rewriteConf(base, map[string]string{
 		"TCPSocket":          strconv.Itoa(c.port),
 		"TCPAddr":            "127.0.0.1",
 		"LocalSocket":        c.socket,
@@ -75,7 +60,7 @@ func StartClamd(t testing.TB) *Clamd {
 		"LogFile":            c.logFile,
 		"TemporaryDirectory": tmp,
 		"DatabaseDirectory":  db,
-	})
+	}, clamdOverrides)
 	if err != nil {
 		t.Fatalf("clamd config from %s: %v", base, err)
 	}
@@ -87,9 +72,10 @@ func StartClamd(t testing.TB) *Clamd {
 	return c
 }
 
-// rewriteClamdConf returns the config at path with the directives in set
-// replaced (or added).
-func rewriteClamdConf(path string, set map[string]string) ([]byte, error) {
+// rewriteConf returns the config ("Directive value" lines, as clamd and
+// c-icap read them) at path with the directives in set replaced, appended
+// in the order of keys.
+func rewriteConf(path string, set map[string]string, keys []string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -107,7 +93,7 @@ func rewriteClamdConf(path string, set map[string]string) ([]byte, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	for _, key := range clamdOverrides {
+	for _, key := range keys {
 		if v, ok := set[key]; ok {
 			fmt.Fprintf(&out, "%s %s\n", key, v)
 		}
@@ -128,36 +114,8 @@ func (c *Clamd) Start() {
 	if c.cmd != nil {
 		c.t.Fatal("testenv: clamd already running")
 	}
-	cmd := exec.Command(c.bin, "-c", c.conf)
-	out, err := os.Create(c.logFile + ".out")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		c.t.Fatalf("start %s: %v", c.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(exited)
-	}()
-	c.cmd, c.exited = cmd, exited
-	deadline := time.Now().Add(30 * time.Second)
-	for !c.ping() {
-		select {
-		case <-exited:
-			c.cmd = nil
-			c.t.Fatalf("clamd exited during start-up:\n%s", c.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("clamd did not answer PING within 30 s:\n%s", c.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p := startProcess(c.t, "clamd", exec.Command(c.bin, "-c", c.conf), c.logFile+".out", c.ping, c.logTail)
+	c.cmd, c.exited = p.cmd, p.exited
 }
 
 // Stop stops the instance (SIGTERM, then SIGKILL after 10 s) and waits
@@ -209,20 +167,7 @@ func (c *Clamd) ping() bool {
 	return string(buf[:n]) == "PONG\x00"
 }
 
-func (c *Clamd) logTail() string {
-	var b strings.Builder
-	for _, f := range []string{c.logFile + ".out", c.logFile} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			fmt.Fprintf(&b, "(%v)\n", err)
-		}
-		if len(data) > 2000 {
-			data = data[len(data)-2000:]
-		}
-		b.Write(data)
-	}
-	return b.String()
-}
+func (c *Clamd) logTail() string { return tailFiles(c.logFile+".out", c.logFile) }
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {

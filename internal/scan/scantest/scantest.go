@@ -1,6 +1,7 @@
 // Package scantest is the conformance suite that every scan.Scanner
 // backend passes against a real engine: the clamd backend runs it over TCP
-// and over the unix socket of the test clamd (`make test` starts it).
+// and over the unix socket of the test clamd, the ICAP backend against the
+// test c-icap in front of that clamd (`make test` starts both).
 package scantest
 
 import (
@@ -32,31 +33,71 @@ const (
 	Unix Transport = "unix"
 )
 
-// NewScanner returns the scanner under test for a clamd address
-// ("tcp://host:port" or "unix:///path").
+// NewScanner returns the scanner under test for an engine's address
+// (clamd: "tcp://host:port" or "unix:///path"; ICAP: the service URL).
 type NewScanner func(t testing.TB, addr string) scan.Scanner
+
+// Instance is a private engine instance that a test may stop, restart and
+// freeze (testenv.Clamd, testenv.CICAP).
+type Instance interface {
+	// Addr is what NewScanner takes to reach the instance.
+	Addr() string
+	Start()
+	Stop()
+	Pause()
+	Resume()
+}
+
+// Engine describes the engine under test.
+type Engine struct {
+	// Name is the engine Version reports ("ClamAV", "C-ICAP").
+	Name string
+	// Addr reaches the shared test engine.
+	Addr string
+	// StreamMax is the size above which content is unscannable.
+	StreamMax int64
+	// DatedSignatures: a signature version always comes with its date.
+	DatedSignatures bool
+	// New returns the scanner under test.
+	New NewScanner
+	// Private starts a private instance for the stop and hang cases.
+	Private func(t testing.TB) Instance
+}
 
 // Run runs the conformance suite against the shared test clamd (and
 // private instances for the stop and hang cases) over transport.
 func Run(t *testing.T, transport Transport, newScanner NewScanner) {
-	addr := testenv.ClamdAddr(t)
+	e := Engine{Name: "ClamAV", Addr: testenv.ClamdAddr(t), StreamMax: testenv.ClamdStreamMax(t),
+		DatedSignatures: true, New: newScanner}
 	if transport == Unix {
-		addr = testenv.ClamdSocketAddr(t)
+		e.Addr = testenv.ClamdSocketAddr(t)
 	}
-	s := newScanner(t, addr)
-	privateAddr := func(c *testenv.Clamd) string {
+	e.Private = func(t testing.TB) Instance {
+		c := testenv.StartClamd(t)
 		if transport == Unix {
-			return c.SocketAddr()
+			return socketClamd{c}
 		}
-		return c.Addr()
+		return c
 	}
+	RunEngine(t, e)
+}
+
+// socketClamd reaches a private clamd through its unix socket.
+type socketClamd struct{ *testenv.Clamd }
+
+func (c socketClamd) Addr() string { return c.SocketAddr() }
+
+// RunEngine runs the conformance suite against e.
+func RunEngine(t *testing.T, e Engine) {
+	newScanner := e.New
+	s := newScanner(t, e.Addr)
 
 	t.Run("Ping", func(t *testing.T) {
 		if err := s.Ping(ctx(t)); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
-	t.Run("Version", func(t *testing.T) { testVersion(t, s) })
+	t.Run("Version", func(t *testing.T) { testVersion(t, e, s) })
 	t.Run("Clean", func(t *testing.T) {
 		for name, data := range map[string][]byte{
 			"random": testenv.Random(1 << 20),
@@ -109,8 +150,7 @@ func Run(t *testing.T, transport Transport, newScanner NewScanner) {
 		}
 	})
 	t.Run("OverStreamMax", func(t *testing.T) {
-		max := testenv.ClamdStreamMax(t)
-		v := mustScan(t, s, testenv.RandomReader(max+1))
+		v := mustScan(t, s, testenv.RandomReader(e.StreamMax+1))
 		wantResult(t, v, scan.ResultUnscannable)
 		if v.Reason == "" {
 			t.Error("unscannable verdict without a reason")
@@ -118,26 +158,26 @@ func Run(t *testing.T, transport Transport, newScanner NewScanner) {
 	})
 	t.Run("CancelledContext", func(t *testing.T) { testCancel(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, s) })
-	t.Run("ClamdDown", func(t *testing.T) {
-		c := testenv.StartClamd(t)
-		s := newScanner(t, privateAddr(c))
+	t.Run("EngineDown", func(t *testing.T) {
+		c := e.Private(t)
+		s := newScanner(t, c.Addr())
 		wantResult(t, mustScan(t, s, bytes.NewReader(testenv.EICAR())), scan.ResultInfected)
 		c.Stop()
 		if _, err := s.Scan(ctx(t), bytes.NewReader(testenv.EICAR())); !errors.Is(err, scan.ErrUnavailable) {
-			t.Errorf("Scan with clamd stopped: %v, want ErrUnavailable", err)
+			t.Errorf("Scan with the engine stopped: %v, want ErrUnavailable", err)
 		}
 		if err := s.Ping(ctx(t)); !errors.Is(err, scan.ErrUnavailable) {
-			t.Errorf("Ping with clamd stopped: %v, want ErrUnavailable", err)
+			t.Errorf("Ping with the engine stopped: %v, want ErrUnavailable", err)
 		}
 		if _, err := s.Version(ctx(t)); !errors.Is(err, scan.ErrUnavailable) {
-			t.Errorf("Version with clamd stopped: %v, want ErrUnavailable", err)
+			t.Errorf("Version with the engine stopped: %v, want ErrUnavailable", err)
 		}
 		c.Start()
 		wantResult(t, mustScan(t, s, bytes.NewReader(testenv.EICAR())), scan.ResultInfected)
 	})
-	t.Run("ClamdHangs", func(t *testing.T) {
-		c := testenv.StartClamd(t)
-		s := newScanner(t, privateAddr(c))
+	t.Run("EngineHangs", func(t *testing.T) {
+		c := e.Private(t)
+		s := newScanner(t, c.Addr())
 		if err := s.Ping(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -159,26 +199,26 @@ func Run(t *testing.T, transport Transport, newScanner NewScanner) {
 			err := call(ctx)
 			cancel()
 			if took := time.Since(start); took > 3*time.Second {
-				t.Errorf("%s on a hung clamd returned after %v; want about the 500 ms deadline", name, took)
+				t.Errorf("%s on a hung engine returned after %v; want about the 500 ms deadline", name, took)
 			}
 			if !errors.Is(err, scan.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("%s on a hung clamd: %v, want ErrUnavailable and DeadlineExceeded", name, err)
+				t.Errorf("%s on a hung engine: %v, want ErrUnavailable and DeadlineExceeded", name, err)
 			}
 		}
 	})
 }
 
-func testVersion(t *testing.T, s scan.Scanner) {
+func testVersion(t *testing.T, e Engine, s scan.Scanner) {
 	ev, err := s.Version(ctx(t))
 	if err != nil {
 		t.Fatalf("Version: %v", err)
 	}
-	if ev.Engine != "ClamAV" || ev.Version == "" {
-		t.Errorf("Version = %+v, want engine ClamAV with a version", ev)
+	if ev.Engine != e.Name || ev.Version == "" {
+		t.Errorf("Version = %+v, want engine %s with a version", ev, e.Name)
 	}
 	// The generated test database has no version (only official .cvd/.cld
 	// files carry one); when one is loaded, it comes with its date.
-	if ev.SignatureVersion != "" && ev.SignatureDate.IsZero() {
+	if e.DatedSignatures && ev.SignatureVersion != "" && ev.SignatureDate.IsZero() {
 		t.Errorf("signature version %q without a date", ev.SignatureVersion)
 	}
 	v := mustScan(t, s, bytes.NewReader([]byte("version check")))
