@@ -31,6 +31,11 @@ var (
 	// ErrQuotaExceeded means a counter would pass its limit; nothing was
 	// added.
 	ErrQuotaExceeded = errors.New("catalog: quota exceeded")
+	// ErrUnavailable means the catalog's store could not be reached (a
+	// database that is down or restarting): nothing was read or written
+	// as far as the caller can tell, and retrying later may succeed. It
+	// never means "not found": callers fail closed and serve nothing.
+	ErrUnavailable = errors.New("catalog: store unavailable")
 )
 
 // Entry is a record with the revision it was read at; pass the revision

@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/media"
+)
+
+// newContent creates the blob record and the media record of new content
+// in one statement (so one transaction and one round trip): the blob
+// insert does nothing when the hash has a record already, and then no
+// media record is written either (RecordUpload shares in a transaction).
+const newContent = `WITH b AS (
+	INSERT INTO blobs (sha256, ref_count, blob, revision) VALUES ($4, 1, $11, nextval('catalog_revision'))
+	ON CONFLICT (sha256) DO NOTHING RETURNING 1)
+INSERT INTO records (` + recordColumns + `, revision)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('catalog_revision') FROM b
+	RETURNING revision`
+
+// RecordUpload implements catalog.Uploads in one transaction: the blob
+// reference and the record are written together or not at all. New
+// content costs one statement; content stored before costs a transaction
+// that locks its blob record, applies catalog.Share and writes both.
+func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64, at time.Time) (catalog.Stored, error) {
+	if err := catalog.CheckUpload(rec); err != nil {
+		return catalog.Stored{}, err
+	}
+	own := rec.BlobKey
+	fail := catalog.Stored{Unused: own}
+	r, err := encodeRecord(rec)
+	if err != nil {
+		return fail, err
+	}
+	if rev == 0 {
+		blob, err := encodeBlob(media.NewBlob(rec.SHA256, own, rec.Size, at))
+		if err != nil {
+			return fail, err
+		}
+		var newRev int64
+		err = c.pool.QueryRow(ctx, newContent, append(r.args(), blob)...).Scan(&newRev)
+		switch {
+		case err == nil:
+			return catalog.Stored{Record: rec, Revision: uint64(newRev)}, nil
+		case isUniqueViolation(err):
+			return fail, fmt.Errorf("%w: %s", media.ErrExists, rec.MXC())
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fail, c.failed("record_upload", fmt.Errorf("catalog: record upload %s: %w", rec.MXC(), err))
+		}
+	}
+	var st catalog.Stored
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		key := own
+		b, brev, err := c.getBlob(ctx, tx, rec.SHA256, " FOR UPDATE")
+		switch {
+		case errors.Is(err, media.ErrNotFound):
+			if _, err := c.createBlob(ctx, tx, media.NewBlob(rec.SHA256, own, rec.Size, at)); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			d, err := catalog.Share(b, at)
+			if err != nil {
+				return err
+			}
+			if d.Shared {
+				if _, err := c.updateBlob(ctx, tx, d.Next, brev); err != nil {
+					return err
+				}
+				key = b.BlobKey
+			}
+		}
+		rec.BlobKey = key
+		var newRev uint64
+		if rev == 0 {
+			newRev, err = c.create(ctx, tx, rec)
+		} else {
+			newRev, err = c.update(ctx, tx, rec, rev)
+		}
+		if err != nil {
+			return err
+		}
+		st = catalog.Stored{Record: rec, Revision: newRev}
+		if key != own {
+			st.Unused = own
+		}
+		return nil
+	})
+	if err != nil {
+		return fail, c.failed("record_upload", err)
+	}
+	return st, nil
+}
