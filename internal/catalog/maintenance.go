@@ -26,6 +26,11 @@ type Intent struct {
 	// created or shared.
 	SHA256    string    `json:"sha256,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Purge marks a pending deletion rather than an upload (purge.go):
+	// BlobKey (everything under it when it ends in "/") is to be deleted
+	// unless the per-hash record of SHA256 still references it; the
+	// reconciler retries it until it succeeds.
+	Purge bool `json:"purge,omitempty"`
 }
 
 // Intents keeps upload intents.

@@ -126,4 +126,10 @@ func (b Blob) MoveTo(key string, quarantined bool, at time.Time) Blob {
 const (
 	BlobPrefix       = "media/"
 	QuarantinePrefix = "quarantine/"
+	// ThumbPrefix holds the generated thumbnails, one set per content
+	// hash (ThumbnailSet), shared by every record with those bytes.
+	ThumbPrefix = "thumbs/"
 )
+
+// ThumbnailSet is the key prefix of the thumbnails of the content sha256.
+func ThumbnailSet(sha256 string) string { return ThumbPrefix + sha256 + "/" }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
@@ -66,12 +67,16 @@ func (r *Reviewer) moveOut(ctx context.Context, rec media.Record) error {
 
 // dropBlob releases a deleted record's content. When this call made the
 // tombstone (dropRef), it drops the record's reference on the per-hash
-// blob record and purges the stored blob with the last reference (a
+// blob record; the stored blob is purged with the last reference (a
 // record's private copy, kept when the shared blob was in quarantine, is
-// purged at once). With block, the hash is blocked (also on a repeat).
-// A crash between the tombstone and the reference drop leaves the
-// reference counted: the blob is then kept (unservable) rather than purged
-// under another record.
+// purged at once), and the hash's thumbnails with it. A repeat (a delete
+// of the tombstone) purges again whatever of the record's content no
+// per-hash record references: a purge that failed before is retried. Every
+// purge is marked first (catalog.Purge): one that fails stays marked and
+// the reconciler retries it until it succeeds. With block, the hash is
+// blocked (also on a repeat). A crash between the tombstone and the
+// reference drop leaves the reference counted: the blob is then kept
+// (unservable) rather than purged under another record.
 func (r *Reviewer) dropBlob(ctx context.Context, q Request, rec media.Record, dropRef, block bool) (string, error) {
 	if rec.SHA256 == "" {
 		return "", nil
@@ -87,35 +92,37 @@ func (r *Reviewer) dropBlob(ctx context.Context, q Request, rec media.Record, dr
 			details = append(details, "hash blocked")
 			changed = true
 		}
-		if !dropRef {
-			if !changed {
-				return errNoChange
-			}
-			return nil
-		}
-		if rec.BlobKey != b.BlobKey {
+		switch {
+		case rec.BlobKey != b.BlobKey:
 			purge = append(purge, rec.BlobKey) // a private copy: nobody shares it
-			if !changed {
-				return errNoChange
+		case !dropRef:
+			if b.RefCount <= 0 { // a repeat: the last reference went before
+				purge = append(purge, b.BlobKey, media.ThumbnailSet(rec.SHA256))
+			}
+		default:
+			next, isLast, err := b.DropRef(r.now())
+			if err != nil {
+				return err
+			}
+			*b, last = next, isLast
+			if isLast {
+				purge = append(purge, b.BlobKey, media.ThumbnailSet(rec.SHA256))
 			}
 			return nil
 		}
-		next, isLast, err := b.DropRef(r.now())
-		if err != nil {
-			return err
-		}
-		*b, last = next, isLast
-		if isLast {
-			purge = append(purge, b.BlobKey)
+		if !changed {
+			return errNoChange
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errNoChange):
 	case errors.Is(err, media.ErrNotFound):
-		if dropRef && rec.BlobKey != "" {
+		// No per-hash record: nothing references the content any more.
+		if rec.BlobKey != "" {
 			purge = append(purge, rec.BlobKey)
 		}
+		purge = append(purge, media.ThumbnailSet(rec.SHA256))
 		if block {
 			if err := r.blockNew(ctx, q, rec); err != nil {
 				return "", err
@@ -125,9 +132,9 @@ func (r *Reviewer) dropBlob(ctx context.Context, q Request, rec media.Record, dr
 	case err != nil:
 		return "", fmt.Errorf("review: blob record: %w", err)
 	}
-	for _, key := range purge {
-		if err := r.blobs.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return join(details), fmt.Errorf("review: purging blob %s: %w", key, err)
+	if len(purge) > 0 {
+		if err := catalog.Purge(ctx, r.cat, r.blobs, rec.SHA256, purge, r.now()); err != nil {
+			return join(append(details, "purge pending: retried by the reconciler")), fmt.Errorf("review: %w", err)
 		}
 		details = append(details, "blob purged")
 	}

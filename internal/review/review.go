@@ -78,6 +78,8 @@ type Catalog interface {
 	CreateBlob(ctx context.Context, b media.Blob) (uint64, error)
 	ModifyBlob(ctx context.Context, sha256 string, fn func(*media.Blob) error) (media.Blob, uint64, error)
 	DeleteBlob(ctx context.Context, sha256 string, rev uint64) error
+	// Purge marks (catalog.Purge), so that a failed purge is retried.
+	catalog.Intents
 }
 
 // Blobs is the sealed blob store (sealed.Store has it). Get returns
@@ -87,6 +89,7 @@ type Blobs interface {
 	Stat(ctx context.Context, key string) (storage.Info, error)
 	Delete(ctx context.Context, key string) error
 	Move(ctx context.Context, from, to string) error
+	List(ctx context.Context, prefix string, fn func(storage.Info) error) error
 }
 
 // Jobs queues rescans (queue.Queue has it); the revision keys the job.

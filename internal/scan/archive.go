@@ -166,7 +166,13 @@ func (st *inspection) zip(r io.ReaderAt, size int64, path string, depth int) err
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("archive inspection: %w", err)
 	}
-	if err := checkDirectory(r, size, path, st.limits.MaxEntries-st.entries, st.limits.MaxDirectorySize); err != nil {
+	err = checkDirectory(r, size, path, st.limits.MaxEntries-st.entries, st.limits.MaxDirectorySize)
+	switch {
+	case errors.Is(err, errNoDirectoryEnd) && looksLikeZip(head[:n]):
+		return &ArchiveError{Path: path, Reason: "malformed zip: " + err.Error()}
+	case errors.Is(err, errNoDirectoryEnd) && depth == 1:
+		return nil // not a zip
+	case err != nil && !errors.Is(err, errNoDirectoryEnd):
 		return err
 	}
 	zr, err := zip.NewReader(r, size)

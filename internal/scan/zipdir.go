@@ -38,14 +38,21 @@ type zipDirectory struct {
 	end                   int64 // offset of the (zip64) end record
 }
 
+// errNoDirectoryEnd: r has no end-of-central-directory record, so it is
+// not a zip archive (archive/zip would answer zip.ErrFormat).
+var errNoDirectoryEnd = errors.New("no end of central directory record")
+
 // checkDirectory returns an *ArchiveError when the central directory of
 // r is over the limits (maxEntries entries may still be added, maxBytes
-// bytes of directory are accepted), nil when it is within them or r has
-// no end record (NewReader then decides what r is), or the read error.
+// bytes of directory are accepted), errNoDirectoryEnd when r has no end
+// record, nil when it is within the limits, or the read error.
 func checkDirectory(r io.ReaderAt, size int64, path string, maxEntries int, maxBytes int64) error {
 	d, err := readDirectoryEnd(r, size)
-	if err != nil || d == nil {
+	if err != nil {
 		return err
+	}
+	if d == nil {
+		return errNoDirectoryEnd
 	}
 	if d.records > uint64(max(maxEntries, 0)) {
 		return &ArchiveError{Path: path, Reason: fmt.Sprintf("declares %d entries, limit %d", d.records, maxEntries)}
@@ -105,22 +112,18 @@ func isDirectoryHeader(r io.ReaderAt, off, size int64) bool {
 	return err == nil && string(sig[:]) == sigDirectoryHeader
 }
 
-// readDirectoryEnd finds the end record as archive/zip does (in the last
-// 1 KiB, then in the last 65 KiB) and reads the zip64 end record when the
-// classic one points to it. It returns nil when there is none.
+// readDirectoryEnd finds the end record as archive/zip does (the last
+// signature in the last 65 KiB whose comment fits; one read) and reads the
+// zip64 end record when the classic one points to it. It returns nil when
+// there is none: then archive/zip would not open r either.
 func readDirectoryEnd(r io.ReaderAt, size int64) (*zipDirectory, error) {
-	for _, n := range []int64{1024, maxDirectoryEndScan} {
-		n = min(n, size)
-		buf := make([]byte, n)
-		if _, err := r.ReadAt(buf, size-n); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("archive inspection: %w", err)
-		}
-		if p := findDirectoryEnd(buf); p >= 0 {
-			return parseDirectoryEnd(r, buf[p:], size-n+int64(p))
-		}
-		if n == size {
-			break
-		}
+	n := min(int64(maxDirectoryEndScan), size)
+	buf := make([]byte, n)
+	if _, err := r.ReadAt(buf, size-n); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("archive inspection: %w", err)
+	}
+	if p := findDirectoryEnd(buf); p >= 0 {
+		return parseDirectoryEnd(r, buf[p:], size-n+int64(p))
 	}
 	return nil, nil
 }

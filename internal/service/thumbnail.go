@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/thumbnail"
@@ -20,7 +21,7 @@ import (
 // blob, keyed by the content's SHA-256 and the size: identical images share
 // their thumbnails. They are served only after the record they are asked
 // for is checked clean.
-const ThumbPrefix = "thumbs/"
+const ThumbPrefix = media.ThumbPrefix
 
 // ThumbBlobs is the sealed store as the thumbnails need it.
 type ThumbBlobs interface {
@@ -80,7 +81,7 @@ func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.R
 	}
 	size, _ := thumbnail.Pick(thumbnail.RecommendedSizes(), req)
 	sreq := size.Request(req.Animated)
-	base := fmt.Sprintf("%s%s/%dx%d-%s", ThumbPrefix, rec.SHA256, size.Width, size.Height, size.Method)
+	base := fmt.Sprintf("%s%dx%d-%s", media.ThumbnailSet(rec.SHA256), size.Width, size.Height, size.Method)
 	if req.Animated {
 		base += "-animated"
 	}
@@ -141,8 +142,8 @@ func (t *Thumbnails) generate(ctx context.Context, rec media.Record, base string
 	if !res.UseOriginal {
 		key, data = base+"."+strings.TrimPrefix(res.ContentType, "image/"), res.Data
 	}
-	if err := t.blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
-		return Thumb{}, fmt.Errorf("caching thumbnail: %w", err)
+	if err := t.cache(ctx, rec, key, data); err != nil {
+		return Thumb{}, err
 	}
 	if res.UseOriginal {
 		t.made.WithLabelValues("original").Inc()
@@ -150,6 +151,36 @@ func (t *Thumbnails) generate(ctx context.Context, rec media.Record, base string
 		t.made.WithLabelValues("generated").Inc()
 	}
 	return t.thumb(rec, key, int64(len(data))), nil
+}
+
+// cache stores a generated thumbnail under a thumbnail intent, which is
+// removed once the hash is seen still referenced after the store: a
+// thumbnail whose hash lost its last reference meanwhile (its set was
+// purged, or is about to be) is deleted again, and one whose generation
+// died on the way is judged by the reconciler (worker/purge.go). So no
+// thumbnail outlives the content it was made of.
+func (t *Thumbnails) cache(ctx context.Context, rec media.Record, key string, data []byte) error {
+	cat := t.svc.catalog
+	if err := cat.PutIntent(ctx, catalog.Intent{BlobKey: key, SHA256: rec.SHA256, CreatedAt: t.svc.now()}); err != nil {
+		return fmt.Errorf("recording the thumbnail's intent: %w", err)
+	}
+	if err := t.blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.svc.dropIntent(context.WithoutCancel(ctx), key)
+		return fmt.Errorf("caching thumbnail: %w", err)
+	}
+	ref, err := catalog.Referenced(ctx, cat, rec.SHA256, media.ThumbnailSet(rec.SHA256))
+	if err != nil {
+		return fmt.Errorf("checking the thumbnail's content: %w", err) // the intent stays for the reconciler
+	}
+	if !ref {
+		if err := t.blobs.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("removing the thumbnail of deleted content: %w", err)
+		}
+		t.svc.dropIntent(ctx, key)
+		return fmt.Errorf("%w: %s was deleted while its thumbnail was made", media.ErrNotFound, rec.MXC())
+	}
+	t.svc.dropIntent(ctx, key)
+	return nil
 }
 
 // Open streams a thumbnail (length -1: to the end). The caller closes it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
@@ -66,7 +67,11 @@ func (r *Reconciler) collectIntents(ctx context.Context, now time.Time) error {
 }
 
 // settleIntent collects what one crashed upload left, then its intent.
+// Purge marks and thumbnail intents are settled by purge.go.
 func (r *Reconciler) settleIntent(ctx context.Context, in catalog.Intent, now time.Time) error {
+	if in.Purge || strings.HasPrefix(in.BlobKey, media.ThumbPrefix) {
+		return r.settlePurge(ctx, in)
+	}
 	rec, _, err := r.cat.Get(ctx, in.Origin, in.ID)
 	switch {
 	case err == nil && rec.BlobKey == in.BlobKey:

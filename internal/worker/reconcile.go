@@ -23,8 +23,7 @@ type ReconcilerCatalog interface {
 	// (FullCollect) uses it, never a periodic pass.
 	Walk(ctx context.Context, fn func(catalog.Entry) error) error
 	// For crashed uploads (intents.go) and remote retention (retention.go).
-	ListIntents(ctx context.Context, before time.Time, fn func(catalog.Intent) error) error
-	DeleteIntent(ctx context.Context, blobKey string) error
+	catalog.Intents
 	ListRemoteBefore(ctx context.Context, before time.Time, fn func(catalog.Entry) error) error
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (catalog.Lease, error)
 	ReleaseLease(ctx context.Context, l catalog.Lease) error
@@ -283,7 +282,8 @@ func (r *Reconciler) repairAfterCrash(ctx context.Context) error {
 
 // FullCollect is the operator's full collection (`mediarepo catalog
 // reindex`): it reads every record and lists the blob store, deletes blobs
-// under MediaPrefix older than GCGrace that no record names, corrects the
+// under MediaPrefix older than GCGrace that no record names and thumbnail
+// sets whose hash no per-hash record references (purge.go), corrects the
 // remote bytes count and repairs the catalog's derived indexes. Its cost
 // grows with the catalog; no periodic pass runs it.
 func (r *Reconciler) FullCollect(ctx context.Context) error {
@@ -394,6 +394,9 @@ func (r *Reconciler) collect(ctx context.Context, now time.Time) error {
 		}
 		r.actions.WithLabelValues("collected").Inc()
 		r.log.Info("blob without a record collected", "blob", key)
+	}
+	if err := r.collectThumbnails(ctx, now); err != nil {
+		return err
 	}
 	if ri, ok := r.cat.(reindexer); ok {
 		st, err := ri.Reindex(ctx)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
-	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
 // Retention of cached remote media (federation.remote_retention), run by
@@ -30,8 +29,7 @@ import (
 //     reindex`) corrects the count.
 //   - A download that is streaming the copy when its blob is purged fails
 //     mid-way; the next request fetches it again.
-//   - Thumbnails generated from the copy stay in their cache (keyed by
-//     content hash, reused after the next fetch).
+//   - The hash's thumbnails go with its last reference, like the blob.
 //
 // Cost: the catalog's remote retention index (ListRemoteBefore) yields the
 // records fetched before the cut-off, oldest first; a pass reads in
@@ -87,8 +85,11 @@ func (r *Reconciler) dropRemote(ctx context.Context, e catalog.Entry, now time.T
 		r.log.Warn("remote retention: releasing the blob reference failed; the blob is kept", "media", rec.MXC(), "sha256", rec.SHA256, "err", err)
 	}
 	if purge != "" {
-		if err := r.blobs.Delete(ctx, purge); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			r.log.Warn("remote retention: purging the blob failed; garbage collection will", "media", rec.MXC(), "blob", purge, "err", err)
+		// The blob, and the hash's thumbnails unless another record
+		// references the hash; a failed purge stays marked and is retried.
+		keys := []string{purge, media.ThumbnailSet(rec.SHA256)}
+		if err := catalog.Purge(ctx, r.cat, r.blobs, rec.SHA256, keys, now); err != nil {
+			r.log.Warn("remote retention: purging the content failed; the reconciler retries it", "media", rec.MXC(), "blob", purge, "err", err)
 		}
 	}
 	total, err := r.cat.AddRemoteBytes(ctx, -rec.Size, 0)
