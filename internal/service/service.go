@@ -96,7 +96,7 @@ func New(blobs Blobs, catalog Catalog, jobs Jobs, opts Options, log *slog.Logger
 	if opts.DevMarkClean {
 		log.Warn("DEVELOPMENT MODE: uploads are marked clean WITHOUT scanning (scan.dev_mark_clean)")
 	}
-	return &Service{blobs: blobs, catalog: catalog, jobs: jobs, opts: opts,
+	return &Service{blobs: blobs, catalog: catalog, jobs: newRetryingJobs(jobs, log), opts: opts,
 		policy: NewTypePolicy(opts.BlockedTypes), log: log, now: time.Now, metrics: newMetrics(reg)}
 }
 

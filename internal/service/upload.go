@@ -126,9 +126,10 @@ func (s *Service) afterUpload(ctx context.Context, rec media.Record, rev uint64)
 		return next, nil
 	}
 	if err := s.jobs.Enqueue(ctx, rec, rev); err != nil {
-		// The record stays pending and is never served; the reconciler
-		// re-enqueues it. The upload itself succeeded.
-		s.log.Error("queueing scan failed; the reconciler will retry", "media", rec.MXC(), "err", err)
+		// The record stays pending and is never served until a retry
+		// (enqueue.go) or the reconciler queues it. The upload itself
+		// succeeded.
+		s.log.Warn("queueing scan failed", "media", rec.MXC(), "err", err)
 	}
 	if s.opts.UploadWait <= 0 {
 		return rec, nil

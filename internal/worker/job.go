@@ -124,9 +124,13 @@ func every(interval time.Duration, fn func() bool) (stop func()) {
 func (w *Worker) process(ctx context.Context, job queue.Job, log *slog.Logger) (outcome, error) {
 	rec, _, err := w.cat.Get(ctx, job.Origin, job.MediaID)
 	if errors.Is(err, media.ErrNotFound) {
-		w.metrics.dropped.WithLabelValues("gone").Inc()
-		log.Info("scan job dropped: no such record")
-		return outcomeDropped, nil
+		// Uploads write the record before they publish the job, so a job
+		// without its record is a read that lags behind the write (a
+		// JetStream KV follower answering a direct get in a cluster) far
+		// more often than a record that went away. Retry with the usual
+		// backoff; the last delivery drops it (failScan finds nothing to
+		// block).
+		return "", fmt.Errorf("%w: the record is not visible (yet): %w", errCatalog, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errCatalog, err)

@@ -159,3 +159,29 @@ func TestVerdictReuse(t *testing.T) {
 		t.Fatalf("hash-level verdict %+v not updated to the newer scan", bl.Verdict)
 	}
 }
+
+// TestJobBeforeItsRecordIsVisible: a job whose record cannot be read yet
+// (a lagging catalog read in a cluster) is retried, not dropped; once the
+// record is visible the job decides it; a job whose record never appears
+// is dropped on its last delivery without blocking anything. Found by the
+// fault test (internal/faults): dropped jobs left media pending until the
+// reconciler's re-enqueue 10 minutes later.
+func TestJobBeforeItsRecordIsVisible(t *testing.T) {
+	f := newFixture(t, newClamd(t, testenv.ClamdAddr(t)), nil, Options{})
+	rec, rev := f.upload(testenv.Random(10 << 10))
+	ghost := rec
+	ghost.ID = media.NewMediaID() // its job exists, its record does not (yet)
+
+	d := f.handle(ghost, rev, 1)
+	if acks, naks, _ := d.answers(); acks != 0 || len(naks) != 1 {
+		t.Fatalf("job of an invisible record: %d acks, naks %v; want one nak (retry)", acks, naks)
+	}
+	f.requireAcked(f.handle(rec, rev, 2))
+	if got := f.get(rec); got.State != media.StateClean {
+		t.Fatalf("once visible: %s, want clean", got.State)
+	}
+	f.requireAcked(f.handleLast(ghost, rev, 5, true))
+	if _, _, err := f.cat.Get(context.Background(), ghost.Origin, ghost.ID); err == nil {
+		t.Fatal("the last delivery of a job without a record created one")
+	}
+}
