@@ -95,6 +95,9 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.closers = append(s.closers, func() { _ = s.catalog.Close() })
+	if check := CatalogCheck(s.catalog); check != nil {
+		s.health.Add("catalog", check)
+	}
 	jobs, err := s.buildScanning(ctx)
 	if err != nil {
 		return err

@@ -48,6 +48,8 @@ type Config struct {
 	Federation Federation `yaml:"federation"`
 	// URLPreview configures URL previews (preview.go).
 	URLPreview URLPreview `yaml:"url_preview"`
+	// Catalog selects the catalog backend (catalog.go).
+	Catalog Catalog `yaml:"catalog"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the
@@ -274,6 +276,7 @@ func Default() Config {
 			NegativeTTL: Duration(10 * time.Second), Timeout: Duration(5 * time.Second)},
 		Storage: Storage{Backend: "fs", S3: S3{PartSize: 16 << 20, Concurrency: 2}},
 		NATS:    NATS{Replicas: 1, SyncInterval: "always"},
+		Catalog: defaultCatalog(),
 		Scan: Scan{StreamMaxLength: 100 << 20, Workers: 2, Timeout: Duration(5 * time.Minute),
 			MaxDeliver: 5, AckWait: Duration(30 * time.Second), MaxSignatureAge: Duration(48 * time.Hour)},
 		Media: Media{MaxUploadSize: 100 << 20,

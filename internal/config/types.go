@@ -80,6 +80,8 @@ func (c *Config) ApplyEnv(env func(string) string) error {
 	set("MEDIAREPO_CONTENT_SCANNER_KEY_FILE", &c.ContentScanner.KeyFile)
 	set("MEDIAREPO_S3_ENDPOINT", &c.Storage.S3.Endpoint)
 	set("MEDIAREPO_S3_BUCKET", &c.Storage.S3.Bucket)
+	set("MEDIAREPO_CATALOG_BACKEND", &c.Catalog.Backend)
+	set("MEDIAREPO_CATALOG_DSN_FILE", &c.Catalog.Postgres.DSNFile)
 	if v := env("MEDIAREPO_WORKERS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -159,6 +159,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.MinBodyRate < 0 || c.HTTP.IdleTimeout <= 0 {
 		bad("http: read_header_timeout > 0, min_body_rate ≥ 0, idle_timeout > 0 are required")
 	}
+	errs = append(errs, c.Catalog.validate()...)
 	errs = append(errs, c.Officers.validate()...)
 	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
 	errs = append(errs, c.URLPreview.validate(c.Media.MaxUploadSize)...)

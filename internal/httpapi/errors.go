@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/federation"
 	"github.com/mediarepo/mediarepo/internal/media"
@@ -70,6 +71,7 @@ var errorTable = []struct {
 	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN", detail: true}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
+	{catalog.ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{preview.ErrBadURL, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
 	{preview.ErrDenied, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{preview.ErrFetchFailed, apiError{status: 502, errcode: "M_UNKNOWN"}},
