@@ -243,6 +243,13 @@ type Limits struct {
 	// token is sent to the homeserver.
 	FailedAuthPerSecond float64 `yaml:"failed_auth_per_second"`
 	FailedAuthBurst     int     `yaml:"failed_auth_burst"`
+	// ScansPerSecond and ScanBurst limit each user's requests to the
+	// content scanner's scan, scan_encrypted and download_encrypted.
+	ScansPerSecond float64 `yaml:"scans_per_second"`
+	ScanBurst      int     `yaml:"scan_burst"`
+	// MaxConcurrentScans bounds content-scanner checks in flight on one
+	// replica (each may decrypt and scan a whole file); past it 503.
+	MaxConcurrentScans int `yaml:"max_concurrent_scans"`
 }
 
 // HTTP hardens the listeners.
@@ -286,7 +293,8 @@ func Default() Config {
 		ContentScanner: ContentScanner{Wait: Duration(15 * time.Second), AnonymousPerSecond: 10, AnonymousBurst: 50},
 		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
 		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400,
-			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10},
+			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10,
+			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
 		URLPreview: defaultURLPreview(),

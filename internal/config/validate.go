@@ -153,6 +153,9 @@ func (c *Config) Validate() error {
 	if c.Limits.UnauthenticatedPerSecond <= 0 || c.Limits.UnauthenticatedBurst < 1 || c.Limits.FailedAuthPerSecond <= 0 || c.Limits.FailedAuthBurst < 1 {
 		bad("limits: unauthenticated_per_second and failed_auth_per_second > 0, their bursts ≥ 1 are required")
 	}
+	if c.Limits.ScansPerSecond <= 0 || c.Limits.ScanBurst < 1 || c.Limits.MaxConcurrentScans < 1 {
+		bad("limits: scans_per_second > 0, scan_burst ≥ 1 and max_concurrent_scans ≥ 1 are required")
+	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies: %v", err)
 	}

@@ -95,6 +95,9 @@ type AdminOptions struct {
 	PublicURL string
 	// TokenHint tells the login page where the development token is.
 	TokenHint string
+	// BodyDeadline bounds how long a form or JSON body may take to arrive
+	// (they are a few KiB at most; default 10 s).
+	BodyDeadline time.Duration
 }
 
 // AdminDeps are the parts the officers' routes use.
@@ -125,6 +128,9 @@ func NewAdmin(deps AdminDeps, opts AdminOptions) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.BodyDeadline <= 0 {
+		opts.BodyDeadline = 10 * time.Second
+	}
 	if len(opts.LoginMethods) == 0 {
 		opts.LoginMethods = []string{LoginPassword}
 	}
@@ -146,6 +152,7 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	bodyDeadline(w, r, a.opts.BodyDeadline)
 	a.router.ServeHTTP(w, r)
 }
 

@@ -71,7 +71,8 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	}
 	a, err := NewAdmin(AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: login,
 		Auth: auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, 0, 0), Log: log},
-		AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure})
+		AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure,
+			BodyDeadline: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,12 @@ type Options struct {
 	// PreviewsPerSecond and PreviewBurst limit previews per user.
 	PreviewsPerSecond float64
 	PreviewBurst      int
+	// ScansPerSecond and ScanBurst limit each user's content-scanner scan
+	// requests; MaxConcurrentScans bounds checks in flight (0: 2/s, burst
+	// 20, 8 at once).
+	ScansPerSecond     float64
+	ScanBurst          int
+	MaxConcurrentScans int
 }
 
 // API is the public HTTP handler.
@@ -83,6 +89,8 @@ type API struct {
 	unauth *AddrLimiter
 	// failedAuth counts failed token checks per client address.
 	failedAuth *AddrLimiter
+	// scans limits the content scanner's scan routes.
+	scans *scanGate
 	// local are the served server names (the Hosts' values).
 	local map[string]bool
 	// anonymous limits token-less content-scanner requests per client
@@ -110,6 +118,7 @@ func New(m Media, a auth.Authenticator, opts Options, log *slog.Logger, reg prom
 		unauth:     NewAddrLimiter(opts.ClientAddrs, opts.UnauthenticatedPerSecond, opts.UnauthenticatedBurst),
 		anonymous:  NewAddrLimiter(opts.ClientAddrs, opts.Scanner.AnonymousPerSecond, opts.Scanner.AnonymousBurst),
 		previews:   newLimiters(opts.PreviewsPerSecond, opts.PreviewBurst),
+		scans:      newScanGate(opts.ScansPerSecond, opts.ScanBurst, opts.MaxConcurrentScans),
 		local:      map[string]bool{}}
 	for _, name := range opts.Hosts {
 		api.local[name] = true
@@ -176,6 +185,9 @@ func (a *API) wrap(rt route) http.Handler {
 		err := func() error {
 			if r.URL.Query().Has("access_token") {
 				return errQueryToken
+			}
+			if rt.name != "upload" && rt.name != "upload_async" { // uploads have their minimum rate
+				bodyDeadline(w, r, a.opts.BodyGrace)
 			}
 			ctx := r.Context()
 			if server := a.serverName(r.Host); server != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
+	"github.com/mediarepo/mediarepo/internal/e2ee"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/service"
@@ -75,11 +76,18 @@ func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
 		fo.remote(svc)
 	}
 	hs := sessiontest.New(t, "example.org", map[string]string{"alice": "pw"})
+	keys, err := e2ee.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
 	authn := auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, time.Minute, time.Second)
 	opts := Options{Hosts: map[string]string{"example.org": "example.org"}, DefaultServer: "example.org",
 		DefaultWait: time.Second, MaxWait: 5 * time.Second, MinBodyRate: 1024,
 		UploadsPerSecond: 100, UploadBurst: 100, DownloadsPerSecond: 100, DownloadBurst: 100,
-		Thumbnails: service.NewThumbnails(svc, blobs, thumbnail.Limits{MaxInputBytes: 1 << 20, MaxPixels: 1 << 22, MaxFrames: 10}, 1, reg)}
+		Thumbnails: service.NewThumbnails(svc, blobs, thumbnail.Limits{MaxInputBytes: 1 << 20, MaxPixels: 1 << 22, MaxFrames: 10}, 1, reg),
+		// No key scanner: the tests of the scanner routes stop before a
+		// plaintext scan (limits, waits for the stored bytes' verdict).
+		Scanner: ScannerOptions{Keys: keys, Checker: service.NewEncrypted(svc, cat, nil), Wait: 2 * time.Second}}
 	if fo.api != nil {
 		fo.api(&opts)
 	}

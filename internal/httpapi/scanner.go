@@ -92,6 +92,9 @@ func (a *API) mcsThumbnail(w http.ResponseWriter, r *http.Request) error {
 
 // mcsScan answers the verdict of unencrypted media.
 func (a *API) mcsScan(w http.ResponseWriter, r *http.Request) error {
+	if err := a.scans.allow(r.Context()); err != nil {
+		return err
+	}
 	server, id, err := pathMedia(r)
 	if err != nil {
 		return err
@@ -131,6 +134,9 @@ func notCleanResult(err error) scanResult {
 // readScanRequest parses the body of scan_encrypted / download_encrypted.
 func (a *API) readScanRequest(r *http.Request) (e2ee.EncryptedFile, e2ee.MXC, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxScanBody+1))
+	if errors.Is(err, errTooSlow) {
+		return e2ee.EncryptedFile{}, e2ee.MXC{}, err
+	}
 	if err != nil {
 		return e2ee.EncryptedFile{}, e2ee.MXC{}, fmt.Errorf("%w: reading the body: %v", e2ee.ErrMalformed, err)
 	}
@@ -143,11 +149,17 @@ func (a *API) readScanRequest(r *http.Request) (e2ee.EncryptedFile, e2ee.MXC, er
 // mcsScanEncrypted answers the verdict of an encrypted attachment's
 // plaintext under the client's key.
 func (a *API) mcsScanEncrypted(w http.ResponseWriter, r *http.Request) error {
-	f, mxc, err := a.readScanRequest(r)
+	release, err := a.scans.start(r.Context())
 	if err != nil {
 		return err
 	}
+	f, mxc, err := a.readScanRequest(r)
+	if err != nil {
+		release()
+		return err
+	}
 	_, v, err := a.opts.Scanner.Checker.Check(r.Context(), mxc.Origin, mxc.MediaID, f, a.opts.Scanner.Wait, requester(r.Context()))
+	release()
 	switch {
 	case err == nil:
 	case errors.Is(err, media.ErrNotClean) && !errors.Is(err, media.ErrTypeForbidden):
@@ -165,11 +177,17 @@ func (a *API) mcsScanEncrypted(w http.ResponseWriter, r *http.Request) error {
 // mcsDownloadEncrypted returns the still-encrypted bytes once their
 // plaintext scanned clean under the client's key.
 func (a *API) mcsDownloadEncrypted(w http.ResponseWriter, r *http.Request) error {
-	f, mxc, err := a.readScanRequest(r)
+	release, err := a.scans.start(r.Context())
 	if err != nil {
 		return err
 	}
+	f, mxc, err := a.readScanRequest(r)
+	if err != nil {
+		release()
+		return err
+	}
 	rec, v, err := a.opts.Scanner.Checker.Check(r.Context(), mxc.Origin, mxc.MediaID, f, a.opts.Scanner.Wait, requester(r.Context()))
+	release() // streaming the ciphertext afterwards needs no scan slot
 	if err != nil {
 		return err
 	}
