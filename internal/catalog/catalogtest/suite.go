@@ -42,6 +42,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"Leases", testLeases},
 		{"Counters", testCounters},
 		{"KeyVerdicts", testKeyVerdicts},
+		{"Intents", testIntents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

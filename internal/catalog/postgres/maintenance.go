@@ -16,9 +16,9 @@ func (c *Catalog) PutIntent(ctx context.Context, in catalog.Intent) error {
 	if in.BlobKey == "" {
 		return fmt.Errorf("%w: an intent needs a blob key", media.ErrInvalidID)
 	}
-	_, err := c.pool.Exec(ctx, `INSERT INTO intents (blob_key, origin, id, sha256, created_ns) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (blob_key) DO UPDATE SET origin = EXCLUDED.origin, id = EXCLUDED.id, sha256 = EXCLUDED.sha256, created_ns = EXCLUDED.created_ns`,
-		in.BlobKey, in.Origin, in.ID, nonEmpty(in.SHA256), in.CreatedAt.UnixNano())
+	_, err := c.pool.Exec(ctx, `INSERT INTO intents (blob_key, origin, id, sha256, created_ns, purge) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (blob_key) DO UPDATE SET origin = EXCLUDED.origin, id = EXCLUDED.id, sha256 = EXCLUDED.sha256, created_ns = EXCLUDED.created_ns, purge = EXCLUDED.purge`,
+		in.BlobKey, in.Origin, in.ID, nonEmpty(in.SHA256), in.CreatedAt.UnixNano(), in.Purge)
 	if err != nil {
 		return c.failed("put_intent", fmt.Errorf("catalog: put intent %s: %w", in.BlobKey, err))
 	}
@@ -42,7 +42,7 @@ func (c *Catalog) ListIntents(ctx context.Context, before time.Time, fn func(cat
 	}
 	afterNS, afterKey := int64(-1<<63), ""
 	for {
-		rows, err := c.pool.Query(ctx, `SELECT blob_key, origin, id, coalesce(sha256, ''), created_ns FROM intents
+		rows, err := c.pool.Query(ctx, `SELECT blob_key, origin, id, coalesce(sha256, ''), created_ns, purge FROM intents
 			WHERE created_ns < $1 AND (created_ns, blob_key) > ($2, $3) ORDER BY created_ns, blob_key LIMIT $4`,
 			limit, afterNS, afterKey, batchSize)
 		if err != nil {
@@ -52,7 +52,7 @@ func (c *Catalog) ListIntents(ctx context.Context, before time.Time, fn func(cat
 		var lastNS int64
 		for rows.Next() {
 			var in catalog.Intent
-			if err := rows.Scan(&in.BlobKey, &in.Origin, &in.ID, &in.SHA256, &lastNS); err != nil {
+			if err := rows.Scan(&in.BlobKey, &in.Origin, &in.ID, &in.SHA256, &lastNS, &in.Purge); err != nil {
 				rows.Close()
 				return c.failed("list_intents", err)
 			}
