@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -37,6 +38,7 @@ type scaleFlags struct {
 	dsn         string
 	samples     int
 	keep        bool
+	from        int
 }
 
 func runScale(args []string) int {
@@ -51,6 +53,7 @@ func runScale(args []string) int {
 	fs.StringVar(&f.dsn, "postgres-dsn", os.Getenv("MEDIAREPO_TEST_POSTGRES_URL"), "PostgreSQL server to create the bench database on")
 	fs.IntVar(&f.samples, "samples", 200, "timed repetitions per page figure (p50/p99)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the filled stores (reuse with the same -dir)")
+	fs.IntVar(&f.from, "from", 0, "resume a fill at this record (with -dir and -keep of an interrupted run)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -96,8 +99,10 @@ func splitList(s string) []string {
 
 // scaleResult is one backend's row set.
 type scaleResult struct {
-	Backend     string
-	N           int
+	Backend string
+	N       int
+	// Filled is how many records this run wrote (N unless resumed).
+	Filled      int
 	FillSeconds float64
 	DiskBytes   int64
 	Child       childFigures
@@ -107,7 +112,7 @@ func (r scaleResult) print() {
 	c := r.Child
 	fmt.Printf("\n%s, N = %d\n", r.Backend, r.N)
 	fmt.Printf("| figure | measured |\n|---|---|\n")
-	fmt.Printf("| insert rate (blob record + record, %s) | %.0f records/s (%.0f s) |\n", c.FillNote, float64(r.N)/r.FillSeconds, r.FillSeconds)
+	fmt.Printf("| insert rate (blob record + record, %s) | %.0f records/s (%.0f s) |\n", c.FillNote, float64(r.Filled)/r.FillSeconds, r.FillSeconds)
 	fmt.Printf("| bytes on disk per record | %.0f B (%.2f GB) |\n", float64(r.DiskBytes)/float64(r.N), float64(r.DiskBytes)/1e9)
 	fmt.Printf("| restart (open the catalog%s) | %.2f s |\n", c.RestartNote, c.RestartSeconds)
 	fmt.Printf("| RSS after restart (mediarepo%s) | %.0f MB |\n", c.RestartNote, float64(c.RSSAfterOpenKB)/1024)
@@ -143,6 +148,22 @@ func fillRecord(i int, uploader string, q float64, at time.Time) (media.Record, 
 	return next, b
 }
 
+// retry runs a fill write until it succeeds, at most 5 times: on a loaded
+// machine a JetStream request may time out and succeed on the server, so
+// "exists" after a failed attempt counts as done (and the fill can be
+// resumed with -from over a store that has the first records).
+func retry(write func() error) error {
+	var err error
+	for attempt := range 5 {
+		err = write()
+		if err == nil || errors.Is(err, media.ErrExists) {
+			return nil
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return err
+}
+
 // uploaderName returns the Zipf-ranked uploader of rank r (0: heaviest).
 func uploaderName(r uint64) string { return fmt.Sprintf("@user%06d:example.org", r) }
 
@@ -150,6 +171,7 @@ func uploaderName(r uint64) string { return fmt.Sprintf("@user%06d:example.org",
 // the duration.
 func fill(ctx context.Context, c catalog.Catalog, f scaleFlags) (time.Duration, error) {
 	var next atomic.Int64
+	next.Store(int64(f.from))
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -164,17 +186,17 @@ func fill(ctx context.Context, c catalog.Catalog, f scaleFlags) (time.Duration, 
 					return
 				}
 				rec, b := fillRecord(i, uploaderName(z.Uint64()), f.quarantined, base.Add(time.Duration(i)*time.Second))
-				if _, err := c.CreateBlob(ctx, b); err != nil {
+				if err := retry(func() error { _, err := c.CreateBlob(ctx, b); return err }); err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("blob record %d: %w", i, err) })
 					return
 				}
-				if _, err := c.Create(ctx, rec); err != nil {
+				if err := retry(func() error { _, err := c.Create(ctx, rec); return err }); err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("record %d: %w", i, err) })
 					return
 				}
-				if i > 0 && i%100_000 == 0 {
+				if i > f.from && i%100_000 == 0 {
 					el := time.Since(start)
-					fmt.Fprintf(os.Stderr, "  filled %d in %s (%.0f/s)\n", i, el.Round(time.Second), float64(i)/el.Seconds())
+					fmt.Fprintf(os.Stderr, "  filled %d in %s (%.0f/s)\n", i, el.Round(time.Second), float64(i-f.from)/el.Seconds())
 				}
 			}
 		})

@@ -68,7 +68,7 @@ func openScale(ctx context.Context, backend, dir, dsn string, log *slog.Logger) 
 // scaleBackend fills the backend and measures it in a child process.
 func scaleBackend(f scaleFlags, backend string) (scaleResult, error) {
 	ctx := context.Background()
-	res := scaleResult{Backend: backend, N: f.n}
+	res := scaleResult{Backend: backend, N: f.n, Filled: f.n - f.from}
 	log := slog.New(slog.DiscardHandler)
 	switch backend {
 	case "kv":
