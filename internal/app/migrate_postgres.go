@@ -4,12 +4,22 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 
-	"github.com/mediarepo/mediarepo/internal/config"
+	"github.com/mediarepo/mediarepo/internal/catalog/postgres"
 )
 
-// openPostgres opens the configured PostgreSQL catalog as the migration's
-// destination.
-func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger) (Catalog, error) {
-	return nil, fmt.Errorf("catalog migrate: the PostgreSQL backend is not in this build yet")
+// openPostgres opens the PostgreSQL catalog whose connection string is in
+// dsnFile, as the migration's destination (its schema is created or
+// upgraded on the way, as at a start of mediarepo).
+func openPostgres(ctx context.Context, dsnFile string, log *slog.Logger) (Catalog, error) {
+	if dsnFile == "" {
+		return nil, fmt.Errorf("catalog migrate: name the file that holds the PostgreSQL connection string (--postgres-dsn-file)")
+	}
+	b, err := os.ReadFile(dsnFile)
+	if err != nil {
+		return nil, fmt.Errorf("catalog migrate: %w", err)
+	}
+	return postgres.New(ctx, postgres.Options{DSN: strings.TrimSpace(string(b))}, log, nil)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +91,8 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "records: 61 (61 created, 0 replaced, 0 already equal)") ||
-		!strings.Contains(out.String(), "blob records: 60 (60 created") {
+		!strings.Contains(out.String(), "blob records: 60 (60 created") ||
+		!strings.Contains(out.String(), "verified: the destination holds the source's 61 records and 60 blob records") {
 		t.Fatalf("first run:\n%s", out.String())
 	}
 	if after := streamsState(t, js); after != before {
@@ -166,10 +169,15 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
-// newMigrationDestination returns an empty catalog to migrate into.
+// newMigrationDestination returns an empty PostgreSQL catalog (a fresh
+// database of the test PostgreSQL) to migrate into.
 func newMigrationDestination(t *testing.T) catalog.Catalog {
 	t.Helper()
-	c, err := kv.New(t.Context(), testenv.JetStream(t), kv.Options{}, slog.New(slog.DiscardHandler), nil)
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsnFile, []byte(testenv.PostgresDB(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openPostgres(t.Context(), dsnFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
