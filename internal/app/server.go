@@ -142,7 +142,8 @@ func (s *Server) build(ctx context.Context) error {
 		UnauthenticatedPerSecond: cfg.Limits.UnauthenticatedPerSecond, UnauthenticatedBurst: cfg.Limits.UnauthenticatedBurst,
 		FailedAuthPerSecond: cfg.Limits.FailedAuthPerSecond, FailedAuthBurst: cfg.Limits.FailedAuthBurst,
 		ScansPerSecond: cfg.Limits.ScansPerSecond, ScanBurst: cfg.Limits.ScanBurst, MaxConcurrentScans: cfg.Limits.MaxConcurrentScans,
-		Scanner: scanner, Thumbnails: s.thumbs,
+		GuestUploads: cfg.Auth.GuestUploads,
+		Scanner:      scanner, Thumbnails: s.thumbs,
 		Previews: previews, PreviewsPerSecond: cfg.URLPreview.PerSecond, PreviewBurst: cfg.URLPreview.Burst,
 	}, log, s.registry)
 	if err := s.buildFederation(ctx); err != nil {

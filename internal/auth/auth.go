@@ -23,7 +23,19 @@ var (
 	ErrUnavailable = errors.New("auth: homeserver unavailable")
 	// ErrUnknownServer: the request's Host selects no served server name.
 	ErrUnknownServer = errors.New("auth: unknown server name")
+	// ErrForbidden: the token may not act as the user it asserts
+	// (?user_id= of an application service, 403 M_FORBIDDEN).
+	ErrForbidden = errors.New("auth: not allowed to act as that user")
 )
+
+// Identity is what a token check establishes.
+type Identity struct {
+	// UserID is the user the request acts as: the token's owner, or the
+	// user an application service asserted and the homeserver allowed.
+	UserID string
+	// Guest: the homeserver says the token is a guest's (is_guest).
+	Guest bool
+}
 
 // Authenticator resolves an access token presented for a served server
 // name to the Matrix user ID that owns it.
@@ -31,6 +43,12 @@ type Authenticator interface {
 	// Authenticate returns the user ID, or an error wrapping
 	// ErrUnknownToken, ErrUnavailable or ErrUnknownServer.
 	Authenticate(ctx context.Context, serverName, token string) (string, error)
+	// Identify is Authenticate for a request that may assert a user: an
+	// application service acting for one of its users (?user_id=, spec
+	// "identity assertion"); asUser "" asserts nothing. The homeserver
+	// decides whether the token may act as asUser; a refusal wraps
+	// ErrForbidden.
+	Identify(ctx context.Context, serverName, token, asUser string) (Identity, error)
 }
 
 // BearerToken extracts the token from an Authorization header value.
@@ -100,6 +118,19 @@ func LoadStaticFile(path string) (*Static, error) {
 		return nil, fmt.Errorf("auth: static tokens: %w", err)
 	}
 	return NewStatic(tokens), nil
+}
+
+// Identify implements Authenticator: the static tokens are no application
+// services, so a token may only assert its own user.
+func (s *Static) Identify(ctx context.Context, serverName, token, asUser string) (Identity, error) {
+	user, err := s.Authenticate(ctx, serverName, token)
+	if err != nil {
+		return Identity{}, err
+	}
+	if asUser != "" && asUser != user {
+		return Identity{}, fmt.Errorf("%w: %s may not act as %s", ErrForbidden, user, asUser)
+	}
+	return Identity{UserID: user}, nil
 }
 
 // Authenticate implements Authenticator.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ type Whoami struct {
 }
 
 type cached struct {
-	user    string
+	id      Identity
 	expires time.Time
 }
 
@@ -57,27 +58,38 @@ func NewWhoami(homeservers map[string]string, client *http.Client, ttl, negTTL t
 
 // Authenticate implements Authenticator.
 func (w *Whoami) Authenticate(ctx context.Context, serverName, token string) (string, error) {
+	id, err := w.Identify(ctx, serverName, token, "")
+	return id.UserID, err
+}
+
+// Identify implements Authenticator: whoami with ?user_id=asUser when
+// asUser is set, so the homeserver applies its application-service rule.
+// A token that answers with another user than the one asserted (a plain
+// user's token, which the homeserver answers for itself) is refused.
+func (w *Whoami) Identify(ctx context.Context, serverName, token, asUser string) (Identity, error) {
 	base, ok := w.homeservers[serverName]
 	if !ok {
-		return "", fmt.Errorf("%w: %s", ErrUnknownServer, serverName)
+		return Identity{}, fmt.Errorf("%w: %s", ErrUnknownServer, serverName)
 	}
-	key := sha256.Sum256([]byte(serverName + "\x00" + token))
+	key := cacheKey(serverName, token, asUser)
 	now := w.now()
-	if user, ok := w.Cached(serverName, token); ok {
-		return user, nil
+	if id, ok := w.cached(key); ok {
+		return id, nil
 	}
 	w.mu.Lock()
 	exp, bad := w.invalid[key]
 	w.mu.Unlock()
 	if bad && now.Before(exp) {
-		return "", ErrUnknownToken
+		return Identity{}, ErrUnknownToken
 	}
-	user, err := w.ask(ctx, base, token)
+	id, err := w.ask(ctx, base, token, asUser)
 	switch {
-	case err == nil && UserServerName(user) != serverName:
-		err = fmt.Errorf("%w: user %s does not belong to %s", ErrUnknownToken, user, serverName)
-		user = ""
-		fallthrough
+	case err == nil && UserServerName(id.UserID) != serverName:
+		err = fmt.Errorf("%w: user %s does not belong to %s", ErrUnknownToken, id.UserID, serverName)
+	case err == nil && asUser != "" && id.UserID != asUser:
+		err = fmt.Errorf("%w: asked to act as %s, the homeserver answered for %s", ErrForbidden, asUser, id.UserID)
+	}
+	switch {
 	case isUnknown(err):
 		w.mu.Lock()
 		if len(w.invalid) >= w.maxInvalid {
@@ -90,23 +102,33 @@ func (w *Whoami) Authenticate(ctx context.Context, serverName, token string) (st
 		if len(w.valid) >= w.maxValid {
 			clear(w.valid)
 		}
-		w.valid[key] = cached{user: user, expires: now.Add(w.ttl)}
+		w.valid[key] = cached{id: id, expires: now.Add(w.ttl)}
 		w.mu.Unlock()
 	}
-	return user, err
+	if err != nil {
+		return Identity{}, err
+	}
+	return id, nil
 }
 
-// Cached returns the user of a token it checked recently and found valid
-// for serverName, without asking the homeserver.
-func (w *Whoami) Cached(serverName, token string) (string, bool) {
-	key := sha256.Sum256([]byte(serverName + "\x00" + token))
+func cacheKey(serverName, token, asUser string) [32]byte {
+	return sha256.Sum256([]byte(serverName + "\x00" + token + "\x00" + asUser))
+}
+
+// Cached returns the identity of a token it checked recently and found
+// valid for serverName (acting as asUser), without asking the homeserver.
+func (w *Whoami) Cached(serverName, token, asUser string) (Identity, bool) {
+	return w.cached(cacheKey(serverName, token, asUser))
+}
+
+func (w *Whoami) cached(key [32]byte) (Identity, bool) {
 	w.mu.Lock()
 	c, ok := w.valid[key]
 	w.mu.Unlock()
 	if !ok || !w.now().Before(c.expires) {
-		return "", false
+		return Identity{}, false
 	}
-	return c.user, true
+	return c.id, true
 }
 
 // cachedInvalid returns how many unknown tokens are remembered.
@@ -118,34 +140,42 @@ func (w *Whoami) cachedInvalid() int {
 
 func isUnknown(err error) bool { return errors.Is(err, ErrUnknownToken) }
 
-func (w *Whoami) ask(ctx context.Context, base, token string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_matrix/client/v3/account/whoami", nil)
+func (w *Whoami) ask(ctx context.Context, base, token, asUser string) (Identity, error) {
+	u := base + "/_matrix/client/v3/account/whoami"
+	if asUser != "" {
+		u += "?user_id=" + url.QueryEscape(asUser)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Identity{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Identity{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return "", fmt.Errorf("%w: reading whoami: %v", ErrUnavailable, err)
+		return Identity{}, fmt.Errorf("%w: reading whoami: %v", ErrUnavailable, err)
 	}
 	var out struct {
 		UserID  string `json:"user_id"`
+		IsGuest bool   `json:"is_guest"`
 		ErrCode string `json:"errcode"`
 	}
 	decodeErr := json.Unmarshal(body, &out)
 	switch {
 	case resp.StatusCode == http.StatusOK && decodeErr != nil:
-		return "", fmt.Errorf("%w: whoami answered 200 with a bad body: %v", ErrUnavailable, decodeErr)
+		return Identity{}, fmt.Errorf("%w: whoami answered 200 with a bad body: %v", ErrUnavailable, decodeErr)
 	case resp.StatusCode == http.StatusOK && out.UserID != "":
-		return out.UserID, nil
+		return Identity{UserID: out.UserID, Guest: out.IsGuest}, nil
 	case resp.StatusCode == http.StatusUnauthorized || (resp.StatusCode == http.StatusForbidden && out.ErrCode == "M_UNKNOWN_TOKEN"):
-		return "", fmt.Errorf("%w: homeserver answered %d %s", ErrUnknownToken, resp.StatusCode, out.ErrCode)
+		return Identity{}, fmt.Errorf("%w: homeserver answered %d %s", ErrUnknownToken, resp.StatusCode, out.ErrCode)
+	case resp.StatusCode == http.StatusForbidden && asUser != "":
+		// An application service asking for a user outside its namespace.
+		return Identity{}, fmt.Errorf("%w: the homeserver refused acting as %s (%s)", ErrForbidden, asUser, out.ErrCode)
 	default:
-		return "", fmt.Errorf("%w: whoami answered %d", ErrUnavailable, resp.StatusCode)
+		return Identity{}, fmt.Errorf("%w: whoami answered %d", ErrUnavailable, resp.StatusCode)
 	}
 }

@@ -78,6 +78,9 @@ type Auth struct {
 	NegativeTTL Duration `yaml:"negative_ttl"`
 	// Timeout bounds one whoami request.
 	Timeout Duration `yaml:"timeout"`
+	// GuestUploads lets guest accounts (whoami's is_guest) upload; by
+	// default they may only download (MSC4189).
+	GuestUploads bool `yaml:"guest_uploads"`
 }
 
 // Storage selects and configures the blob backend.

@@ -74,6 +74,9 @@ type Options struct {
 	ScansPerSecond     float64
 	ScanBurst          int
 	MaxConcurrentScans int
+	// GuestUploads lets guest accounts upload (default: they may only
+	// download, MSC4189).
+	GuestUploads bool
 }
 
 // API is the public HTTP handler.
@@ -213,11 +216,11 @@ func (a *API) wrap(rt route) http.Handler {
 				if err != nil {
 					return err
 				}
-				user, err := a.authenticate(ctx, r, server, tok)
+				id, err := a.authenticate(ctx, r, server, tok)
 				if err != nil {
 					return err
 				}
-				ctx = context.WithValue(ctx, keyUser, user)
+				ctx = context.WithValue(context.WithValue(ctx, keyUser, id.UserID), keyGuest, id.Guest)
 			}
 			return rt.h(w, r.WithContext(ctx))
 		}()

@@ -65,6 +65,8 @@ var errorTable = []struct {
 	{auth.ErrUnknownToken, apiError{status: 401, errcode: "M_UNKNOWN_TOKEN"}},
 	{auth.ErrUnknownServer, apiError{status: 404, errcode: "M_NOT_FOUND"}},
 	{auth.ErrUnavailable, apiError{status: 502, errcode: "M_UNKNOWN"}},
+	{auth.ErrForbidden, apiError{status: 403, errcode: "M_FORBIDDEN"}},
+	{errGuestUpload, apiError{status: 403, errcode: "M_GUEST_ACCESS_FORBIDDEN"}},
 	{ErrUnrecognized, apiError{status: 404, errcode: "M_UNRECOGNIZED"}},
 	{errMethod, apiError{status: 405, errcode: "M_UNRECOGNIZED"}},
 	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},

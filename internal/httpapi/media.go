@@ -34,6 +34,9 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) error {
 
 // create answers POST /_matrix/media/v1/create.
 func (a *API) create(w http.ResponseWriter, r *http.Request) error {
+	if guest(r.Context()) && !a.opts.GuestUploads {
+		return errGuestUpload
+	}
 	user := userID(r.Context())
 	if err := a.uploads.allow(user); err != nil {
 		return err
@@ -68,6 +71,9 @@ func (a *API) uploadTo(w http.ResponseWriter, r *http.Request) error {
 
 // uploadRequest checks the rate limit and wraps the body for streaming.
 func (a *API) uploadRequest(w http.ResponseWriter, r *http.Request) (service.Upload, error) {
+	if guest(r.Context()) && !a.opts.GuestUploads {
+		return service.Upload{}, errGuestUpload
+	}
 	user := userID(r.Context())
 	if err := a.uploads.allow(user); err != nil {
 		return service.Upload{}, err

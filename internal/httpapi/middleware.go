@@ -24,6 +24,8 @@ const (
 	// keyAnonymous marks a request admitted without a token (anonymous.go);
 	// its value is the client address.
 	keyAnonymous
+	// keyGuest marks a guest's request (whoami's is_guest).
+	keyGuest
 )
 
 // requestID returns the request's ID ("" outside a request).

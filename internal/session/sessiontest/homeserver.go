@@ -30,12 +30,21 @@ type Homeserver struct {
 	loggedOut []string
 	down      bool
 	whoamis   int
+	appserv   map[string]appService // application service token → its registration
+	guests    map[string]bool       // guest access tokens
+}
+
+// appService is an application service's registration: its sender and
+// the localpart prefix of the users it may act for.
+type appService struct {
+	sender, prefix string
 }
 
 // New starts a homeserver for serverName with the given localpart →
 // password accounts; it stops when the test ends.
 func New(t testing.TB, serverName string, passwords map[string]string) *Homeserver {
-	hs := &Homeserver{ServerName: serverName, passwords: passwords, tokens: map[string]string{}, loginTok: map[string]string{}}
+	hs := &Homeserver{ServerName: serverName, passwords: passwords, tokens: map[string]string{}, loginTok: map[string]string{},
+		appserv: map[string]appService{}, guests: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_matrix/client/v3/login", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"flows": []map[string]string{
@@ -158,6 +167,27 @@ func (hs *Homeserver) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]string{})
 }
 
+// AppService registers an application service: it returns its token,
+// whose own user is @sender, and which may act (whoami ?user_id=) for
+// users whose localpart starts with prefix, as a homeserver's
+// registration namespace allows.
+func (hs *Homeserver) AppService(sender, prefix string) string {
+	tok := hs.Token(sender)
+	hs.mu.Lock()
+	hs.appserv[tok] = appService{sender: "@" + sender + ":" + hs.ServerName, prefix: prefix}
+	hs.mu.Unlock()
+	return tok
+}
+
+// GuestToken issues a guest's access token (whoami answers is_guest).
+func (hs *Homeserver) GuestToken(localpart string) string {
+	tok := hs.Token(localpart)
+	hs.mu.Lock()
+	hs.guests[tok] = true
+	hs.mu.Unlock()
+	return tok
+}
+
 // WhoamiCalls returns how many whoami requests reached the homeserver.
 func (hs *Homeserver) WhoamiCalls() int {
 	hs.mu.Lock()
@@ -170,12 +200,25 @@ func (hs *Homeserver) whoami(w http.ResponseWriter, r *http.Request) {
 	hs.mu.Lock()
 	hs.whoamis++
 	user, ok := hs.tokens[tok]
+	as, isAS := hs.appserv[tok]
+	isGuest := hs.guests[tok]
 	hs.mu.Unlock()
 	if !ok {
 		writeJSON(w, 401, map[string]string{"errcode": "M_UNKNOWN_TOKEN", "error": "unknown token"})
 		return
 	}
-	writeJSON(w, 200, map[string]string{"user_id": user, "device_id": "DEV"})
+	// Identity assertion: only application services may act for another
+	// user, and only for users in their namespace (or their sender); a
+	// user's token is answered for itself, the parameter ignored.
+	if asserted := r.URL.Query().Get("user_id"); isAS && asserted != "" {
+		local, server, _ := strings.Cut(strings.TrimPrefix(asserted, "@"), ":")
+		if asserted != as.sender && (server != hs.ServerName || !strings.HasPrefix(local, as.prefix)) {
+			writeJSON(w, 403, map[string]string{"errcode": "M_FORBIDDEN", "error": "Application service cannot masquerade as this user"})
+			return
+		}
+		user = asserted
+	}
+	writeJSON(w, 200, map[string]any{"user_id": user, "device_id": "DEV", "is_guest": isGuest})
 }
 
 // ssoRedirect stands for the identity provider: it logs in the user named
