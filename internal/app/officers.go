@@ -8,6 +8,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/session"
@@ -48,8 +49,12 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := httpapi.NewAdmin(httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs,
-		Auth: s.authn, Log: s.log, Registerer: s.registry}, httpapi.AdminOptions{
+	deps := httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs,
+		Auth: s.authn, Log: s.log, Registerer: s.registry}
+	if q, ok := s.jobs.(*queue.Queue); ok {
+		deps.Backlog = q // none with scan.dev_mark_clean
+	}
+	admin, err := httpapi.NewAdmin(deps, httpapi.AdminOptions{
 		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods,
 		CookieSecure: *o.CookieSecure, PublicURL: o.PublicURL, TokenHint: tokenHint})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/httpapi/web"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/session"
 )
@@ -111,6 +112,14 @@ type AdminDeps struct {
 	Log  *slog.Logger
 	// Registerer takes the routes' metrics (prefixed "officers_").
 	Registerer prometheus.Registerer
+	// Backlog is the scan queue, shown on the list page (nil: not shown).
+	Backlog ScanBacklog
+}
+
+// ScanBacklog tells how many scans wait and run (queue.Queue has it): an
+// import queues thousands at once, and officers see them drain.
+type ScanBacklog interface {
+	Stats(ctx context.Context) (queue.Stats, error)
 }
 
 // Admin serves the officers' page and API on the admin listener.

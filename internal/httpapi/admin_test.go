@@ -23,6 +23,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/session"
 	"github.com/mediarepo/mediarepo/internal/session/sessiontest"
@@ -37,6 +38,7 @@ type adminFixture struct {
 	hs    *sessiontest.Homeserver
 	cat   *kv.Catalog
 	audit *audit.Log
+	queue *queue.Queue
 }
 
 const officerID = "@officer:example.org"
@@ -69,8 +71,13 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q, err := queue.New(ctx, js, queue.Options{}, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := NewAdmin(AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: login,
-		Auth: auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, 0, 0), Log: log},
+		Auth: auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, 0, 0), Log: log,
+		Backlog: q},
 		AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure,
 			BodyDeadline: time.Second})
 	if err != nil {
@@ -78,7 +85,7 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	}
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return &adminFixture{srv: srv, hs: hs, cat: cat, audit: aud}
+	return &adminFixture{srv: srv, hs: hs, cat: cat, audit: aud, queue: q}
 }
 
 // quarantined seeds a record as a worker leaves an infected upload.
@@ -249,6 +256,16 @@ func TestPageLoginCSRFAndLogout(t *testing.T) {
 	resp, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", "")
 	if resp.StatusCode != 200 || !strings.Contains(body, rec.ID) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Fatalf("list page: %d", resp.StatusCode)
+	}
+	// The list page shows the scan backlog (an import queues thousands).
+	for i := range 3 {
+		pending := media.NewPending("example.org", media.NewMediaID(), "@alice:example.org", time.Now(), media.Content{})
+		if err := f.queue.Enqueue(context.Background(), pending, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", ""); !strings.Contains(body, "Prüfwarteschlange: <strong>3</strong> warten") {
+		t.Fatalf("list page without the scan backlog of 3 jobs:\n%s", body)
 	}
 
 	action := f.srv.URL + "/officers/media/example.org/" + rec.ID + "/release"

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 )
 
@@ -134,8 +136,22 @@ func (a *Admin) pageList(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 		next = nq.Encode()
 	}
 	a.render(w, r, http.StatusOK, "list", pc, view{Title: "list_title", Nav: "list", P: map[string]any{
-		"Q": q, "Items": p.Items, "Next": next, "States": states}})
+		"Q": q, "Items": p.Items, "Next": next, "States": states, "Backlog": a.backlog(r.Context())}})
 	return nil
+}
+
+// backlog is the scan queue's state for the list page, or nil when it is
+// not wired or does not answer (the page still shows the list).
+func (a *Admin) backlog(ctx context.Context) *queue.Stats {
+	if a.deps.Backlog == nil {
+		return nil
+	}
+	st, err := a.deps.Backlog.Stats(ctx)
+	if err != nil {
+		a.deps.Log.Warn("officers' page: scan queue state unavailable", "err", err)
+		return nil
+	}
+	return &st
 }
 
 func cloneValues(q url.Values) url.Values {
