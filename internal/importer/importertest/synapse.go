@@ -275,3 +275,18 @@ func writeFile(t testing.TB, p string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// BulkCases returns n ordinary local media of the sizes size(i) gives,
+// with unique random content (clamd caches verdicts by hash), for
+// measuring the import.
+func BulkCases(n int, size func(i int) int) []Case {
+	created := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := make([]Case, n)
+	for i := range cases {
+		cases[i] = Case{Name: fmt.Sprintf("bulk %d", i), ID: fmt.Sprintf("bulk%020d", i), Type: "application/octet-stream",
+			UploadName: fmt.Sprintf("file-%d.bin", i), User: fmt.Sprintf("@user%d:example.org", i%50),
+			Created: created.Add(time.Duration(i) * time.Minute), Content: testenv.Random(size(i)), Length: -1,
+			Want: Imported, WantScan: "clean"}
+	}
+	return cases
+}
