@@ -125,13 +125,7 @@ func (c *Clamd) Stop() {
 		return
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGCONT) // in case it was paused
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
+	stopProcess(c.cmd.Process, c.exited)
 	c.cmd = nil
 }
 

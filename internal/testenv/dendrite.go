@@ -37,6 +37,8 @@ type Dendrite struct {
 	// RegistrationSecret is the shared secret for admin registration.
 	RegistrationSecret string
 
+	bin  string
+	args []string
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	logs bytes.Buffer
@@ -96,28 +98,31 @@ func StartDendrite(t testing.TB, serverName string) *Dendrite {
 	addr := l.Addr().String()
 	l.Close()
 	d := &Dendrite{URL: "http://" + addr, ServerName: serverName, Dir: dir, RegistrationSecret: "complement",
-		done: make(chan struct{})}
-	d.cmd = exec.Command(bin, "-config", cfgPath, "-http-bind-address", addr, "-https-bind-address", "127.0.0.1:0",
-		"-really-enable-open-registration")
-	d.cmd.Dir = dir
+		bin: bin, args: []string{"-config", cfgPath, "-http-bind-address", addr, "-https-bind-address", "127.0.0.1:0",
+			"-really-enable-open-registration"}}
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("dendrite logs:\n%s", d.Logs())
+		}
+	})
+	d.launch(t)
+	return d
+}
+
+// launch starts the process and waits until it answers.
+func (d *Dendrite) launch(t testing.TB) {
+	t.Helper()
+	d.done = make(chan struct{})
+	d.cmd = exec.Command(d.bin, d.args...)
+	d.cmd.Dir = d.Dir
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("starting dendrite: %v", err)
 	}
-	go func() { _ = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(10 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("dendrite logs:\n%s", d.Logs())
-		}
-	})
+	cmd, done := d.cmd, d.done
+	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -132,7 +137,7 @@ func StartDendrite(t testing.TB, serverName string) *Dendrite {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return d
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -141,6 +146,44 @@ func StartDendrite(t testing.TB, serverName string) *Dendrite {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Stop stops Dendrite (SIGTERM, SIGKILL after 10 s) and waits for it to
+// exit; its databases and media store stay. Stopping a stopped instance
+// does nothing.
+func (d *Dendrite) Stop() {
+	if d.cmd == nil {
+		return
+	}
+	stopProcess(d.cmd.Process, d.done)
+	d.cmd = nil
+}
+
+// stopProcess sends SIGTERM to p and waits until exited is closed,
+// killing p after 10 s.
+func stopProcess(p *os.Process, exited <-chan struct{}) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = p.Kill()
+		<-exited
+	}
+}
+
+// Restart starts a stopped Dendrite again with the same configuration,
+// port and data, waiting until it answers.
+func (d *Dendrite) Restart(t testing.TB) {
+	t.Helper()
+	d.Stop()
+	d.launch(t)
+}
+
+// MediaDatabase is the SQLite file of Dendrite's media API
+// (mediaapi_media_repository), as its generated configuration names it.
+func (d *Dendrite) MediaDatabase() string { return filepath.Join(d.Dir, "dendrite_mediaapi.db") }
+
+// MediaStore is Dendrite's media_api.base_path.
+func (d *Dendrite) MediaStore() string { return filepath.Join(d.Dir, "media") }
 
 // String names the instance in messages.
 func (d *Dendrite) String() string { return fmt.Sprintf("dendrite %s at %s", d.ServerName, d.URL) }
