@@ -24,7 +24,6 @@ import (
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
-	"github.com/mediarepo/mediarepo/internal/scan/clamd"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/worker"
@@ -47,8 +46,8 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Scan.Clamd == "" {
-		return errors.New("scan.clamd: a scanworker needs clamd's address")
+	if len(cfg.Scan.EngineList()) == 0 {
+		return errors.New("scan.clamd or scan.engines: a scanworker needs its engines")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -77,7 +76,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	scanner, err := clamd.New(clamd.Config{Address: cfg.Scan.Clamd})
+	scanner, err := app.NewEngines(cfg.Scan)
 	if err != nil {
 		return err
 	}
@@ -90,9 +89,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	health := app.NewHealth()
 	health.Add("nats", app.NATSCheck(nc))
 	health.Add("blob_store", app.StoreCheck(backend))
-	health.Add("clamd", scanner.Ping)
-	sigs := app.NewSignatures(scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, reg)
-	health.Add("clamd_signatures", sigs.Check)
+	sigs := app.AddEngineChecks(health, scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, reg)
 	go sigs.Run(ctx, time.Minute)
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: app.AdminMux(reg, health),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: cfg.HTTP.IdleTimeout.D(),
@@ -117,7 +114,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 				}()
 			})
 	}()
-	log.Info("scanworker running", "name", name, "concurrency", max(cfg.Scan.Workers, 1), "clamd", cfg.Scan.Clamd, "admin", "http://"+cfg.AdminListen)
+	log.Info("scanworker running", "name", name, "concurrency", max(cfg.Scan.Workers, 1), "engines", len(scanner.List()), "policy", scanner.Policy(), "admin", "http://"+cfg.AdminListen)
 	select {
 	case <-ctx.Done():
 		err = <-errc // the workers hand back their jobs

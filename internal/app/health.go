@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
@@ -101,65 +100,5 @@ func NATSCheck(n *NATS) func(context.Context) error {
 			return errors.New("not connected")
 		}
 		return nil
-	}
-}
-
-// Signatures watches how old clamd's signature database is (BSI OPS.1.1.4
-// wants it current): a gauge, and a readiness check that fails when the
-// database is older than maxAge — or when its date is unknown outside the
-// embedded default (the project's test signatures carry no date).
-type Signatures struct {
-	scanner   scan.Scanner
-	maxAge    time.Duration
-	allowNone bool
-	age       prometheus.Gauge
-	now       func() time.Time
-}
-
-// NewSignatures registers mediarepo_clamd_signature_age_seconds (-1 while
-// unknown).
-func NewSignatures(scanner scan.Scanner, maxAge time.Duration, allowUnknown bool, reg prometheus.Registerer) *Signatures {
-	s := &Signatures{scanner: scanner, maxAge: maxAge, allowNone: allowUnknown, now: time.Now,
-		age: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mediarepo_clamd_signature_age_seconds",
-			Help: "Age of clamd's signature database (-1: unknown, e.g. an undated test database).",
-		})}
-	s.age.Set(-1)
-	reg.MustRegister(s.age)
-	return s
-}
-
-// Check asks clamd for its version, updates the gauge and judges the age.
-func (s *Signatures) Check(ctx context.Context) error {
-	v, err := s.scanner.Version(ctx)
-	if err != nil {
-		return err
-	}
-	if v.SignatureDate.IsZero() {
-		s.age.Set(-1)
-		if s.allowNone {
-			return nil
-		}
-		return fmt.Errorf("%s reports no signature date (an undated test database?)", v)
-	}
-	age := s.now().Sub(v.SignatureDate)
-	s.age.Set(age.Seconds())
-	if age > s.maxAge {
-		return fmt.Errorf("signatures %s are %s old (maximum %s): is freshclam running?", v, age.Round(time.Minute), s.maxAge)
-	}
-	return nil
-}
-
-// Run refreshes the gauge every interval until ctx ends.
-func (s *Signatures) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		_ = s.Check(ctx) // the gauge is the product here; /readyz reports the error
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
-	"github.com/mediarepo/mediarepo/internal/scan/clamd"
 	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/worker"
 )
@@ -60,7 +59,7 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 		s.log.Info("no in-process scan workers (scan.workers: 0): run scanworker processes")
 		return q, nil
 	}
-	scanner, err := clamd.New(clamd.Config{Address: cfg.Scan.Clamd})
+	scanner, err := NewEngines(cfg.Scan)
 	if err != nil {
 		return nil, err
 	}
@@ -68,9 +67,7 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.health.Add("clamd", scanner.Ping)
-	sigs := NewSignatures(scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, s.registry)
-	s.health.Add("clamd_signatures", sigs.Check)
+	sigs := AddEngineChecks(s.health, scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, s.registry)
 	s.runners = append(s.runners, func(ctx context.Context) error { return sigs.Run(ctx, time.Minute) })
 	name := InstanceName("mediarepo")
 	s.local = &localKeyScanner{}
@@ -80,6 +77,15 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
 			ReconcilerOptions(cfg, name), func(w *worker.Worker) { s.local.w.Store(w) })
 	})
-	s.log.Info("in-process scan workers", "count", cfg.Scan.Workers, "clamd", cfg.Scan.Clamd)
+	s.log.Info("in-process scan workers", "count", cfg.Scan.Workers, "engines", engineNames(scanner), "policy", scanner.Policy())
 	return q, nil
+}
+
+// engineNames lists the engines for logs.
+func engineNames(e *scan.Engines) []string {
+	var names []string
+	for _, x := range e.List() {
+		names = append(names, x.Name)
+	}
+	return names
 }

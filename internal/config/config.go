@@ -134,8 +134,16 @@ type NATS struct {
 
 // Scan configures scanning.
 type Scan struct {
-	// Clamd is the clamd address, tcp://host:port or unix:///path.
+	// Clamd is the clamd address, tcp://host:port or unix:///path: a
+	// one-engine list (see Engines; set one of the two).
 	Clamd string `yaml:"clamd"`
+	// Engines are the scan engines (clamd, ICAP) that judge every upload
+	// together, concurrently.
+	Engines []Engine `yaml:"engines"`
+	// Policy combines the engines' verdicts: "all" (default: clean only if
+	// every engine says clean, infected if any says infected) or its
+	// synonym "any-infected-quarantines".
+	Policy string `yaml:"policy"`
 	// StreamMaxLength must equal clamd's StreamMaxLength; the upload cap
 	// may not exceed it.
 	StreamMaxLength ByteSize `yaml:"stream_max_length"`

@@ -113,12 +113,10 @@ func (c *Config) Validate() error {
 	if c.Scan.MaxSignatureAge <= 0 {
 		bad("scan.max_signature_age: must be > 0")
 	}
-	if c.Scan.Workers > 0 && c.Scan.Clamd == "" && !c.Scan.DevMarkClean {
-		bad("scan.clamd: required when in-process workers run")
+	if c.Scan.Workers > 0 && len(c.Scan.EngineList()) == 0 && !c.Scan.DevMarkClean {
+		bad("scan.clamd or scan.engines: required when in-process workers run")
 	}
-	if c.Scan.Clamd != "" && !strings.HasPrefix(c.Scan.Clamd, "tcp://") && !strings.HasPrefix(c.Scan.Clamd, "unix://") {
-		bad("scan.clamd: %q must start with tcp:// or unix://", c.Scan.Clamd)
-	}
+	c.Scan.validateEngines(bad)
 	if c.Scan.DevMarkClean && !c.Embedded {
 		bad("scan.dev_mark_clean: only allowed in the embedded default")
 	}

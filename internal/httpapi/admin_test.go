@@ -97,7 +97,11 @@ func (f *adminFixture) quarantined(t *testing.T) media.Record {
 	if _, err := f.cat.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	v := media.Verdict{Result: media.ResultInfected, Signature: "Eicar-Signature", ScannedAt: time.Now()}
+	v := media.Verdict{Result: media.ResultInfected, Signature: "Eicar-Signature", ScannedAt: time.Now(),
+		Engine: "clamd+kaspersky", Engines: []media.EngineFinding{
+			{Name: "clamd", Result: media.ResultInfected, Signature: "Eicar-Signature", Engine: "ClamAV", EngineVersion: "1.4.6", SignatureVersion: "27000"},
+			{Name: "kaspersky", Error: "icap kav:1344 answered 506 Server too busy"},
+		}}
 	rec, _, err := catalog.Apply(ctx, f.cat, rec.Origin, rec.ID, media.Change{Transition: media.VerdictInfected, At: time.Now(), Actor: "scanworker", Verdict: &v})
 	if err != nil {
 		t.Fatal(err)
@@ -266,6 +270,14 @@ func TestPageLoginCSRFAndLogout(t *testing.T) {
 	}
 	if _, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", ""); !strings.Contains(body, "Prüfwarteschlange: <strong>3</strong> warten") {
 		t.Fatalf("list page without the scan backlog of 3 jobs:\n%s", body)
+	}
+
+	// The details show each engine's part of the verdict.
+	resp, body = call(t, oc, "GET", f.srv.URL+"/officers/media/example.org/"+rec.ID, "", "")
+	for _, want := range []string{"kaspersky", "ClamAV 1.4.6", "27000", "506 Server too busy"} {
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("details page (%d) lacks the engine part %q", resp.StatusCode, want)
+		}
 	}
 
 	action := f.srv.URL + "/officers/media/example.org/" + rec.ID + "/release"

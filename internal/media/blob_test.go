@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -71,7 +72,7 @@ func TestBlobReusableVerdict(t *testing.T) {
 	for _, tt := range tests {
 		v := Verdict{Result: tt.result, Signature: "s", Basis: tt.version}
 		got, ok := b.WithVerdict(v, t0).ReusableVerdict(tt.ask)
-		if ok != tt.ok || ok && got != v {
+		if ok != tt.ok || ok && !reflect.DeepEqual(got, v) {
 			t.Errorf("%s@%q asked %q: %v %v", tt.result, tt.version, tt.ask, got, ok)
 		}
 	}

@@ -74,6 +74,26 @@ type Verdict struct {
 	// scan.ReuseBasis). Empty: the verdict is never reused (a signature
 	// reload during the scan, an undated database, a policy decision).
 	Basis string `json:"basis,omitempty"`
+	// Engines holds each engine's finding when a list of engines
+	// (scan.engines) judged the content; the fields above are then the
+	// combined verdict (engine "name+name", versions joined).
+	Engines []EngineFinding `json:"engines,omitempty"`
+}
+
+// EngineFinding is one engine's part in a verdict of several engines.
+type EngineFinding struct {
+	// Name is the engine's configured name.
+	Name string `json:"name"`
+	// Result is clean, infected or unscannable; empty when the engine gave
+	// no verdict (Error).
+	Result           Result    `json:"result,omitempty"`
+	Signature        string    `json:"signature,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	Engine           string    `json:"engine,omitempty"`
+	EngineVersion    string    `json:"engine_version,omitempty"`
+	SignatureVersion string    `json:"signature_version,omitempty"`
+	SignatureDate    time.Time `json:"signature_date,omitzero"`
+	Error            string    `json:"error,omitempty"`
 }
 
 // Content describes the stored bytes; it is set once, by the upload.

@@ -79,6 +79,9 @@ type Verdict struct {
 	// the scan): which signatures judged the content is unknown, so the
 	// verdict stands for this record only and is never reused.
 	VersionChanged bool `json:"version_changed,omitempty"`
+	// Engines holds each engine's part when several engines judged the
+	// content (Engines); nil for a single engine's own verdict.
+	Engines []EngineVerdict `json:"engines,omitempty"`
 }
 
 // Same reports whether v and o name the same engine, engine version and

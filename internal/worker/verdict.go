@@ -142,8 +142,14 @@ func mediaVerdict(v scan.Verdict) media.Verdict {
 	case scan.ResultInfected:
 		r = media.ResultInfected
 	}
-	return media.Verdict{Result: r, Signature: v.Signature, Engine: v.Engine, EngineVersion: v.EngineVersion,
+	mv := media.Verdict{Result: r, Signature: v.Signature, Engine: v.Engine, EngineVersion: v.EngineVersion,
 		SignatureVersion: v.SignatureVersion, ScannedAt: v.ScannedAt, Reason: v.Reason}
+	for _, e := range v.Engines {
+		mv.Engines = append(mv.Engines, media.EngineFinding{Name: e.Name, Result: media.Result(e.Result),
+			Signature: e.Signature, Reason: e.Reason, Engine: e.Engine, EngineVersion: e.EngineVersion,
+			SignatureVersion: e.SignatureVersion, SignatureDate: e.SignatureDate, Error: e.Error})
+	}
+	return mv
 }
 
 // applyVerdict stores v on the record with the matching scan transition

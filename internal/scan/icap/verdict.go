@@ -18,16 +18,21 @@ const (
 	reasonPartial      = "the ICAP service answered before it had the whole content (a type or size it does not scan?)"
 )
 
-// verdict applies the policy to an answer (see the package comment):
-// 5xx and unknown statuses are errors; infection headers, 403 and a
+// verdict applies the policy to an answer (see the package comment); it
+// is labelled with the answer's ISTag, and marked VersionChanged when
+// that differs from the last OPTIONS' one.
+// The rules: 5xx and unknown statuses are errors; infection headers, 403 and a
 // changed answer are findings; 204 and the unmodified content are clean
 // when the whole content was sent, unscannable otherwise.
 func (s *Scanner) verdict(opt options, resp *response, w sent, n int64, sum []byte) (scan.Verdict, error) {
-	ev := opt.version()
+	// The answer's ISTag is the service state that made this verdict; the
+	// one of the last OPTIONS is the version "before" (scan.Stamp).
+	before := opt.version()
+	after := before
 	if tag := unquote(resp.header.Get("ISTag")); tag != "" {
-		ev.SignatureVersion = tag
+		after.SignatureVersion = tag
 	}
-	v := scan.Verdict{}.WithEngine(ev)
+	v := scan.Stamp(scan.Verdict{}, before, after)
 	switch {
 	case resp.status >= 500:
 		what := ""
