@@ -111,7 +111,17 @@ type Content struct {
 	// Entropy is an optional estimate in bits per byte (0..8) of the first
 	// bytes; 0 means not measured.
 	Entropy float64 `json:"entropy,omitempty"`
+	// TypeCheck says how far SniffedType was checked: TypeCheckStructure
+	// (the first bytes parse as that type), TypeCheckMagic (only its magic
+	// bytes matched), or "" (unknown type, or uploaded before the check).
+	TypeCheck string `json:"type_check,omitempty"`
 }
+
+// Content.TypeCheck values.
+const (
+	TypeCheckStructure = "structure"
+	TypeCheckMagic     = "magic"
+)
 
 // Event is one entry of a record's history: who changed what, when, why.
 type Event struct {

@@ -22,9 +22,35 @@ func (s *Service) Download(ctx context.Context, origin, id string, wait time.Dur
 	if err != nil {
 		return media.Record{}, err
 	}
-	if s.opts.RefuseOpaque && Opaque(rec) {
-		return media.Record{}, &NotServedError{Record: rec, Err: ErrOpaque}
+	if s.opts.RefuseOpaque {
+		checked, err := s.withTypeCheck(ctx, rec)
+		if err != nil {
+			return media.Record{}, err
+		}
+		if Opaque(checked) {
+			return media.Record{}, &NotServedError{Record: rec, Err: ErrOpaque}
+		}
 	}
+	return rec, nil
+}
+
+// withTypeCheck returns rec with its TypeCheck, reading the first bytes
+// of media uploaded before the check existed (one ranged read per
+// download of such media).
+func (s *Service) withTypeCheck(ctx context.Context, rec media.Record) (media.Record, error) {
+	if rec.TypeCheck != "" || rec.SniffedType == "" || rec.Size == 0 {
+		return rec, nil
+	}
+	rc, err := s.blobs.Get(ctx, rec.BlobKey, 0, min(rec.Size, checkLen))
+	if err != nil {
+		return rec, fmt.Errorf("reading the first bytes of %s: %w", rec.MXC(), err)
+	}
+	defer rc.Close()
+	head, err := io.ReadAll(io.LimitReader(rc, checkLen))
+	if err != nil {
+		return rec, fmt.Errorf("reading the first bytes of %s: %w", rec.MXC(), err)
+	}
+	rec.TypeCheck = typeCheck(head, rec.SniffedType)
 	return rec, nil
 }
 
@@ -98,11 +124,14 @@ func (e *NotServedError) Unwrap() error { return e.Err }
 // media.ErrNotClean: the scan of ciphertext proves nothing.
 var ErrOpaque = fmt.Errorf("%w: the content looks encrypted (unknown type, random bytes); it is served only through the content scanner with its key", media.ErrNotClean)
 
-// Opaque reports whether content looks like ciphertext: no known type in
-// its first bytes and an entropy close to that of random bytes of the same
-// length (the estimate of n random bytes is about log2(n) below 256 bytes).
+// Opaque reports whether content looks like ciphertext: no type whose
+// structure checked out in its first bytes (a magic-number match alone
+// does not count, typecheck.go) and an entropy close to that of random
+// bytes of the same length (the estimate of n random bytes is about
+// log2(n) below 256 bytes). Records without a TypeCheck (uploaded before
+// it) are judged by their sniffed type; Download checks them first.
 func Opaque(rec media.Record) bool {
-	if rec.SniffedType != "" || rec.Size == 0 {
+	if rec.Size == 0 || rec.SniffedType != "" && rec.TypeCheck != media.TypeCheckMagic {
 		return false
 	}
 	n := float64(min(rec.Size, sniffLen))

@@ -37,7 +37,7 @@ type ingest struct {
 }
 
 func newIngest(r io.Reader, limit int64, policy *TypePolicy) *ingest {
-	return &ingest{r: r, limit: limit, policy: policy, hash: sha256.New(), head: make([]byte, 0, sniffLen)}
+	return &ingest{r: r, limit: limit, policy: policy, hash: sha256.New(), head: make([]byte, 0, checkLen)}
 }
 
 // Read implements io.Reader.
@@ -49,10 +49,10 @@ func (in *ingest) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("%w: more than %d bytes", media.ErrTooLarge, in.limit)
 		}
 		in.hash.Write(p[:n])
-		if len(in.head) < sniffLen {
-			in.head = append(in.head, p[:min(n, sniffLen-len(in.head))]...)
+		if len(in.head) < checkLen {
+			in.head = append(in.head, p[:min(n, checkLen-len(in.head))]...)
 		}
-		if !in.checked && len(in.head) == sniffLen {
+		if !in.checked && len(in.head) >= sniffLen {
 			if perr := in.check(); perr != nil {
 				return 0, perr
 			}
@@ -69,12 +69,16 @@ func (in *ingest) Read(p []byte) (int, error) {
 // check sniffs the first bytes and applies the type policy once.
 func (in *ingest) check() error {
 	in.checked = true
-	in.sniffed = sniff(in.head)
+	in.sniffed = sniff(in.sniffHead())
 	if in.policy.Blocked(in.sniffed) {
 		return fmt.Errorf("%w: content sniffed as %s", media.ErrTypeForbidden, in.sniffed)
 	}
 	return nil
 }
+
+// sniffHead returns the first sniffLen bytes (what the sniffer and the
+// entropy estimate look at); head holds up to checkLen for typeCheck.
+func (in *ingest) sniffHead() []byte { return in.head[:min(len(in.head), sniffLen)] }
 
 // sum returns the hex SHA-256 of what was read.
 func (in *ingest) sum() string { return hex.EncodeToString(in.hash.Sum(nil)) }

@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/sealed"
-	"github.com/mediarepo/mediarepo/internal/storage/fs"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 	"github.com/mediarepo/mediarepo/internal/thumbnail"
 )
@@ -50,22 +47,8 @@ func (g *goneDuringGeneration) Put(ctx context.Context, key string, r io.Reader,
 // left); a later request generates it afresh.
 func TestThumbnailStopsWhenRequestGone(t *testing.T) {
 	ctx := context.Background()
-	cat, err := kv.New(ctx, testenv.JetStream(t), kv.Options{}, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cat.Close() })
-	backend, err := fs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, sealed.KeySize)
-	rand.Read(key)
-	keys, err := sealed.NewKeyring("k", map[string][]byte{"k": key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &goneDuringGeneration{Store: sealed.New(backend, keys)}
+	cat, sealedStore := newTestStore(t)
+	store := &goneDuringGeneration{Store: sealedStore}
 	svc := New(store, cat, nil, Options{MaxUploadSize: 10 << 20, DevMarkClean: true, UnusedExpiresAfter: time.Hour, MaxPendingCreates: 10},
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	png := testenv.PNG(t, 640, 480)

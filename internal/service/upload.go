@@ -202,7 +202,8 @@ func (s *Service) store(ctx context.Context, up Upload, id string) (media.Conten
 		return media.Content{}, "", fmt.Errorf("storing upload: %w", err)
 	}
 	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
-		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.head)}
+		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
+		TypeCheck: typeCheck(in.head, in.sniffed)}
 	intent.SHA256 = c.SHA256
 	shared := ""
 	err := s.catalog.PutIntent(ctx, intent)
