@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
@@ -102,27 +101,30 @@ func scaleChild(backend, dir, dsn string, samples int) (childFigures, error) {
 	cat := sc.cat
 
 	// The officers' pages.
+	if res.Matches, err = countState(ctx, cat, media.StateQuarantined); err != nil {
+		return res, err
+	}
 	var first, later []time.Duration
 	res.LaterPageNo = 10
 	for range samples {
 		t0 := time.Now()
-		page, next, n, err := officersPage(ctx, cat, nil, 50)
+		_, next, err := officersPage(ctx, cat, nil, 50)
 		if err != nil {
 			return res, err
 		}
 		first = append(first, time.Since(t0))
-		res.Matches = n
-		_ = page
-		t0 = time.Now()
-		for p := 2; p <= res.LaterPageNo && next != nil; p++ {
-			if _, next, _, err = officersPage(ctx, cat, next, 50); err != nil {
+		for p := 2; p < res.LaterPageNo && next != nil; p++ {
+			if _, next, err = officersPage(ctx, cat, next, 50); err != nil {
 				return res, err
 			}
-			if p == res.LaterPageNo-1 {
-				t0 = time.Now() // time only the later page itself
-			}
 		}
-		later = append(later, time.Since(t0))
+		if next != nil {
+			t0 = time.Now()
+			if _, _, err = officersPage(ctx, cat, next, 50); err != nil {
+				return res, err
+			}
+			later = append(later, time.Since(t0))
+		}
 	}
 	res.FirstPage, res.LaterPage = quantilesOf(first), quantilesOf(later)
 
@@ -168,48 +170,21 @@ func scaleChild(backend, dir, dsn string, samples int) (childFigures, error) {
 	return res, err
 }
 
-// pagePos is a record's place in the officers' listing: newest change
-// first, then by mxc URI.
-type pagePos struct {
-	at  time.Time
-	mxc string
-}
-
-func posOf(r media.Record) pagePos {
-	at := r.CreatedAt
-	if n := len(r.History); n > 0 {
-		at = r.History[n-1].At
-	}
-	return pagePos{at, r.MXC()}
-}
-
-func (a pagePos) before(b pagePos) bool {
-	if !a.at.Equal(b.at) {
-		return a.at.After(b.at)
-	}
-	return a.mxc < b.mxc
-}
-
 // officersPage lists one page of quarantined and blocked media after pos,
-// the way the officers' review does, and returns the next position and
-// the number of matches.
-func officersPage(ctx context.Context, cat catalog.Catalog, after *pagePos, limit int) ([]catalog.Entry, *pagePos, int, error) {
-	var all []catalog.Entry
-	for _, s := range []media.State{media.StateQuarantined, media.StateBlocked} {
-		if err := cat.ListByState(ctx, s, func(e catalog.Entry) error { all = append(all, e); return nil }); err != nil {
-			return nil, nil, 0, err
-		}
+// as the officers' review does (catalog.List), and returns the position
+// to continue from (nil at the end).
+func officersPage(ctx context.Context, cat catalog.Catalog, after *catalog.Position, limit int) ([]catalog.Entry, *catalog.Position, error) {
+	page, err := cat.List(ctx, catalog.ListQuery{States: []media.State{media.StateQuarantined, media.StateBlocked}, After: after, Limit: limit})
+	if err != nil || len(page) < limit {
+		return page, nil, err
 	}
-	sort.Slice(all, func(i, j int) bool { return posOf(all[i].Record).before(posOf(all[j].Record)) })
-	start := 0
-	if after != nil {
-		start = sort.Search(len(all), func(i int) bool { return after.before(posOf(all[i].Record)) })
-	}
-	end := min(start+limit, len(all))
-	var next *pagePos
-	if end < len(all) {
-		p := posOf(all[end-1].Record)
-		next = &p
-	}
-	return all[start:end], next, len(all), nil
+	p := catalog.PositionOf(page[len(page)-1].Record)
+	return page, &p, nil
+}
+
+// countState counts the records in state.
+func countState(ctx context.Context, cat catalog.Catalog, s media.State) (int, error) {
+	n := 0
+	err := cat.ListByState(ctx, s, func(catalog.Entry) error { n++; return nil })
+	return n, err
 }
