@@ -55,7 +55,7 @@ func download(t testing.TB, in *instance, token, origin, id string) (int, http.H
 func TestImportSynapse(t *testing.T) {
 	hs := newHomeserver(t, users())
 	in := start(t, newSetup(t, hs))
-	database := importertest.PostgresDB(t)
+	database := testenv.PostgresDB(t)
 	store := t.TempDir()
 	cases := importertest.SynapseCases(t)
 	importertest.WriteSynapse(t, database, store, cases)
@@ -118,7 +118,7 @@ func BenchmarkImportSynapse(b *testing.B) {
 	in := start(b, newSetup(b, hs))
 	for range b.N {
 		b.StopTimer()
-		database := importertest.PostgresDB(b)
+		database := testenv.PostgresDB(b)
 		store := b.TempDir()
 		cases := importertest.BulkCases(n, size)
 		importertest.WriteSynapse(b, database, store, cases)

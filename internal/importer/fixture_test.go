@@ -23,6 +23,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
+	"github.com/mediarepo/mediarepo/internal/catalog/postgres"
 	"github.com/mediarepo/mediarepo/internal/importer"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
@@ -50,13 +51,27 @@ type parts struct {
 	reg   *prometheus.Registry
 }
 
-func newParts(t *testing.T) *parts {
+// catalogs are the catalog backends the import must work with.
+var catalogs = []string{"kv", "postgres"}
+
+// newParts wires the parts with the named catalog backend ("kv": JetStream
+// KV; "postgres": a fresh database in the test PostgreSQL).
+func newParts(t *testing.T, catalogBackend string) *parts {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	reg := prometheus.NewRegistry()
 	js := testenv.JetStream(t)
-	cat, err := kv.New(ctx, js, kv.Options{}, log, reg)
+	var cat interface {
+		catalog.Catalog
+		Close() error
+	}
+	var err error
+	if catalogBackend == "postgres" {
+		cat, err = postgres.New(ctx, postgres.Options{DSN: testenv.PostgresDB(t)}, log, reg)
+	} else {
+		cat, err = kv.New(ctx, js, kv.Options{}, log, reg)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

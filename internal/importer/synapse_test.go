@@ -14,18 +14,21 @@ import (
 	"github.com/mediarepo/mediarepo/internal/importer"
 	"github.com/mediarepo/mediarepo/internal/importer/importertest"
 	"github.com/mediarepo/mediarepo/internal/media"
+	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
-// TestSynapseSQLite imports a Synapse whose database is an SQLite file.
-func TestSynapseSQLite(t *testing.T) {
-	database := filepath.Join(t.TempDir(), "homeserver.db")
-	testSynapse(t, "sqlite", database)
-}
-
-// TestSynapsePostgres imports a Synapse whose database is a real
-// PostgreSQL holding Synapse's media tables.
-func TestSynapsePostgres(t *testing.T) {
-	testSynapse(t, "pgx", importertest.PostgresDB(t))
+// TestSynapse imports a Synapse whose database is an SQLite file, and
+// one whose media tables are in a real PostgreSQL, into each catalog
+// backend.
+func TestSynapse(t *testing.T) {
+	for _, backend := range catalogs {
+		t.Run("SQLite source, "+backend+" catalog", func(t *testing.T) {
+			testSynapse(t, newParts(t, backend), "sqlite", filepath.Join(t.TempDir(), "homeserver.db"))
+		})
+		t.Run("PostgreSQL source, "+backend+" catalog", func(t *testing.T) {
+			testSynapse(t, newParts(t, backend), "pgx", testenv.PostgresDB(t))
+		})
+	}
 }
 
 // testSynapse runs the whole story on the fixture: a dry run stores
@@ -33,7 +36,7 @@ func TestSynapsePostgres(t *testing.T) {
 // once, a third run imports nothing, nothing is served before its verdict,
 // the scans give the expected verdicts and clean media is served byte
 // for byte, and Synapse's database and files are unchanged.
-func testSynapse(t *testing.T, driver, database string) {
+func testSynapse(t *testing.T, p *parts, driver, database string) {
 	ctx := context.Background()
 	store := t.TempDir()
 	cases := importertest.SynapseCases(t)
@@ -46,7 +49,6 @@ func testSynapse(t *testing.T, driver, database string) {
 	tables := []string{"local_media_repository", "remote_media_cache", "local_media_repository_thumbnails"}
 	before := snapshot(t, store, raw, tables...)
 
-	p := newParts(t)
 	db, err := importer.OpenDB(ctx, database)
 	if err != nil {
 		t.Fatal(err)

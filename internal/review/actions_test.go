@@ -259,3 +259,34 @@ func TestOfficerAgainstVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// TestQuarantineUploaderSkipsSafeFromQuarantine: media imported with
+// Synapse's safe_from_quarantine stays served when its uploader's media is
+// quarantined in bulk, as in Synapse; quarantining it by ID still works.
+func TestQuarantineUploaderSkipsSafeFromQuarantine(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	plain := f.upload("@admin:example.org", testenv.Random(1000))
+	safe := f.upload("@admin:example.org", testenv.Random(1000))
+	if _, _, err := f.cat.Modify(ctx, safe.Origin, safe.ID, func(r *media.Record) error {
+		r.SafeFromQuarantine = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.rv.QuarantineUploader(ctx, officer, "@admin:example.org")
+	if err != nil || b.Changed != 1 || b.Unchanged != 1 || b.Detail != "1 safe from quarantine" {
+		t.Fatalf("quarantine uploader: %+v %v", b, err)
+	}
+	for _, c := range []struct {
+		rec  media.Record
+		want media.State
+	}{{plain, media.StateQuarantined}, {safe, media.StateClean}} {
+		if got, _, err := f.cat.Get(ctx, c.rec.Origin, c.rec.ID); err != nil || got.State != c.want {
+			t.Errorf("%s: %s %v, want %s", c.rec.MXC(), got.State, err, c.want)
+		}
+	}
+	if res, err := f.rv.Quarantine(ctx, officer, safe.Origin, safe.ID); err != nil || !res.Changed {
+		t.Fatalf("quarantine by ID of media safe from bulk quarantine: %+v %v", res, err)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,34 +132,6 @@ func Count(cases []Case, outcome string) int64 {
 		}
 	}
 	return n
-}
-
-// PostgresDB creates a fresh database in the test PostgreSQL
-// (MEDIAREPO_TEST_POSTGRES_URL), drops it when the test ends, and returns
-// its DSN.
-func PostgresDB(t testing.TB) string {
-	t.Helper()
-	base := testenv.Getenv(t, "MEDIAREPO_TEST_POSTGRES_URL")
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := fmt.Sprintf("synapse_test_%d", time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating a database in the test PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Logf("dropping %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // WriteSynapse creates Synapse's media tables in the database (a
