@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	verdicts   *prometheus.CounterVec
 	latency    prometheus.Histogram
+	toVerdict  prometheus.Histogram
 	queueDepth prometheus.Gauge
 	clamdUp    prometheus.Gauge
 	failures   prometheus.Counter
@@ -28,6 +29,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:    "mediarepo_scan_duration_seconds",
 			Help:    "Time of one scan: archive inspection plus the engine's INSTREAM, reading and unsealing the blob included.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms .. 41 s
+		}),
+		toVerdict: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mediarepo_scan_time_to_verdict_seconds",
+			Help:    "Time from the media becoming pending (upload or rescan) to its stored verdict: queueing, scanning and writing.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16), // 10 ms .. 5.5 min
 		}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mediarepo_scan_queue_depth",
@@ -57,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.verdicts, m.latency, m.queueDepth, m.clamdUp, m.failures, m.retries, m.dropped, m.moved} {
+	for _, c := range []prometheus.Collector{m.verdicts, m.latency, m.toVerdict, m.queueDepth, m.clamdUp, m.failures, m.retries, m.dropped, m.moved} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: register metrics: %w", err)
 		}

@@ -203,6 +203,9 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 		return "", fmt.Errorf("%w: storing the verdict: %w", errCatalog, err)
 	}
 	w.metrics.verdicts.WithLabelValues(string(v.Result), source).Inc()
+	if since := pendingSince(rec); !since.IsZero() {
+		w.metrics.toVerdict.Observe(w.now().Sub(since).Seconds())
+	}
 	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
 		"signature_version", v.SignatureVersion, "state", stored.State)
 	if v.Result == media.ResultFailed || v.Result == media.ResultHashBlocked {
