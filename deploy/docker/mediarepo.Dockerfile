@@ -14,9 +14,14 @@ COPY cmd ./cmd
 COPY internal ./internal
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/mediarepo ./cmd/mediarepo
+# The image's SBOM: CycloneDX from the Go module graph, as `make sbom` writes it.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOBIN=/usr/local/bin go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0 && \
+    cyclonedx-gomod app -json -licenses=false -main cmd/mediarepo -output /out/mediarepo.cdx.json .
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/mediarepo /usr/local/bin/mediarepo
+COPY --from=build /out/mediarepo.cdx.json /usr/share/sbom/mediarepo.cdx.json
 USER 65532:65532
 # 8008: the public Matrix media API (behind the reverse proxy);
 # 8009: the admin listener (officers, /metrics, /healthz, /readyz) — never route it publicly.

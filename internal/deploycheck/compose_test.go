@@ -30,7 +30,7 @@ func loadRepoCompose(t *testing.T) *types.Project {
 
 func TestComposeFileFollowsTheRules(t *testing.T) {
 	p := loadRepoCompose(t)
-	for _, want := range []string{"minio", "nats", "clamd", "freshclam", "mediarepo", "scanworker", "synapse", "proxy"} {
+	for _, want := range []string{"seaweedfs", "postgres", "nats", "clamd", "freshclam", "mediarepo", "scanworker", "synapse", "proxy"} {
 		if _, ok := p.Services[want]; !ok {
 			t.Errorf("service %s is missing", want)
 		}
@@ -146,5 +146,28 @@ func TestHomeserverHasNoMediaRepository(t *testing.T) {
 	cfg := loadComposeConfig(t, loadRepoCompose(t), "mediarepo")
 	if cfg.Servers[0].Name != hs.ServerName {
 		t.Errorf("mediarepo serves %q, the homeserver is %q", cfg.Servers[0].Name, hs.ServerName)
+	}
+}
+
+// Every image compose pulls is pinned to a tag (never latest, never
+// MinIO's, whose images are no longer published) and listed in the README's
+// compose section, which says how each tag was checked.
+func TestComposeImagesArePinnedAndListed(t *testing.T) {
+	p := loadRepoCompose(t)
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range p.Services {
+		if s.Build != nil {
+			continue
+		}
+		repo, tag, ok := strings.Cut(s.Image, ":")
+		if !ok || tag == "" || tag == "latest" || strings.Contains(repo, "minio") {
+			t.Errorf("service %s: image %q must be pinned to a published tag", name, s.Image)
+		}
+		if !strings.Contains(string(readme), "`"+s.Image+"`") {
+			t.Errorf("service %s: image %s is not listed in the README", name, s.Image)
+		}
 	}
 }

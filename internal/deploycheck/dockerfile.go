@@ -3,6 +3,7 @@ package deploycheck
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -66,7 +67,7 @@ func dockerfileProblems(src io.Reader) ([]string, error) {
 		return probs, nil
 	}
 	final := stages[len(stages)-1]
-	user, copied := "", false
+	user, copied, sbom := "", false, false
 	for _, cmd := range final.Commands {
 		switch c := cmd.(type) {
 		case *instructions.UserCommand:
@@ -74,6 +75,7 @@ func dockerfileProblems(src io.Reader) ([]string, error) {
 		case *instructions.CopyCommand:
 			if c.From != "" {
 				copied = true
+				sbom = sbom || strings.HasPrefix(c.DestPath, "/usr/share/sbom/") && slices.ContainsFunc(c.SourcePaths, func(p string) bool { return strings.HasSuffix(p, ".cdx.json") })
 			}
 		}
 	}
@@ -82,6 +84,9 @@ func dockerfileProblems(src io.Reader) ([]string, error) {
 	}
 	if !copied {
 		bad("final stage: copies nothing from a build stage (COPY --from)")
+	}
+	if !sbom {
+		bad("final stage: carries no CycloneDX SBOM (COPY --from=build ... *.cdx.json /usr/share/sbom/)")
 	}
 	return probs, nil
 }

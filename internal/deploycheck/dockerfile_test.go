@@ -53,7 +53,7 @@ USER root
 		t.Fatal(err)
 	}
 	all := strings.Join(probs, "\n")
-	for _, want := range []string{"multi-stage", "ARG GITHUB_TOKEN", "ENV S3_SECRET_KEY", "CGO_ENABLED=0", "USER must name an unprivileged user", "COPY --from"} {
+	for _, want := range []string{"multi-stage", "ARG GITHUB_TOKEN", "ENV S3_SECRET_KEY", "CGO_ENABLED=0", "USER must name an unprivileged user", "COPY --from", "SBOM"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("problems lack %q; have:\n%s", want, all)
 		}
