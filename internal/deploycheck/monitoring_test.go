@@ -11,18 +11,24 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
 var monitoringDir = filepath.Join(repoRoot, "deploy", "monitoring")
 
-// envPromtool names promtool (Debian's prometheus package, which
-// scripts/testenv installs).
-const envPromtool = "MEDIAREPO_TEST_PROMTOOL"
+// promtoolBin finds promtool (Debian's prometheus package, which
+// scripts/testenv installs); missing, the test fails.
+func promtoolBin(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool is not installed: run `make test` (scripts/testenv installs Debian's prometheus): %v", err)
+	}
+	return bin
+}
 
 func promtool(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := testenv.Getenv(t, envPromtool)
+	bin := promtoolBin(t)
 	cmd := exec.CommandContext(context.Background(), bin, args...)
 	cmd.Dir = monitoringDir
 	out, err := cmd.CombinedOutput()
@@ -55,7 +61,7 @@ func TestAlertRuleTestsCatchABrokenRule(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, AlertRulesFile), broken)
 	writeFile(t, filepath.Join(dir, AlertTestsFile), string(tests))
-	cmd := exec.Command(testenv.Getenv(t, envPromtool), "test", "rules", AlertTestsFile)
+	cmd := exec.Command(promtoolBin(t), "test", "rules", AlertTestsFile)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("promtool passed a broken engine-down rule:\n%s", out)
