@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
 )
 
 var monitoringDir = filepath.Join(repoRoot, "deploy", "monitoring")
