@@ -22,6 +22,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/app"
 	"github.com/mediarepo/mediarepo/internal/config"
+	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/sealed"
@@ -76,6 +77,10 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	counts, err := daily.New(ctx, nc.JS, "", cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
 	scanner, err := app.NewEngines(cfg.Scan)
 	if err != nil {
 		return err
@@ -103,7 +108,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	go func() {
 		errc <- worker.Run(ctx, worker.Deps{
 			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
-			Queue: q, Enqueuer: q, Log: log, Registerer: reg,
+			Queue: q, Enqueuer: q, Log: log, Registerer: reg, Daily: counts,
 		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
 			app.ReconcilerOptions(cfg, name), func(w *worker.Worker) {
 				// encrypted attachments: request/reply over core NATS (design §2a)

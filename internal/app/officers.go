@@ -49,7 +49,7 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deps := httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs,
+	deps := httpapi.AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: hs, Daily: s.daily,
 		Auth: s.authn, Log: s.log, Registerer: s.registry}
 	if q, ok := s.jobs.(*queue.Queue); ok {
 		deps.Backlog = q // none with scan.dev_mark_clean

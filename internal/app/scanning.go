@@ -72,7 +72,7 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 	name := InstanceName("mediarepo")
 	s.local = &localKeyScanner{}
 	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,
-		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry}
+		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry, Daily: s.daily}
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
 			ReconcilerOptions(cfg, name), func(w *worker.Worker) { s.local.w.Store(w) })

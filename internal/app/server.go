@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/auth"
 	"github.com/mediarepo/mediarepo/internal/config"
+	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/service"
@@ -48,6 +49,8 @@ type Server struct {
 	thumbs httpapi.Thumbnails
 	// local scans encrypted attachments with the in-process workers.
 	local *localKeyScanner
+	// daily counts infections and blocks per day (the officers' chart).
+	daily *daily.Counters
 }
 
 // NewServer builds every part; Run starts the background work, Close
@@ -97,6 +100,9 @@ func (s *Server) build(ctx context.Context) error {
 	s.closers = append(s.closers, func() { _ = s.catalog.Close() })
 	if check := CatalogCheck(s.catalog); check != nil {
 		s.health.Add("catalog", check)
+	}
+	if s.daily, err = daily.New(ctx, n.JS, "", cfg.NATS.Replicas); err != nil {
+		return err
 	}
 	jobs, err := s.buildScanning(ctx)
 	if err != nil {

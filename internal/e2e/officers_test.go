@@ -144,6 +144,7 @@ func TestOfficerReviewsInBrowser(t *testing.T) {
 		t.Fatalf("EICAR upload not in the (German) quarantine list:\n%s", page)
 	}
 	screenshot(t, ctx, "officers-list.jpg")
+	checkDailyChart(t, ctx)
 
 	browse(t, ctx, chromedp.Click(chromedp.CSS(`a[href$="/`+id+`"]`)), chromedp.WaitVisible(chromedp.ID("release-reason")))
 	page = text(t, ctx)
@@ -212,5 +213,32 @@ func TestOfficerReviewsInBrowser(t *testing.T) {
 	// The API refuses the non-officer's token too.
 	if status, _, _ := doHTTP(t, "GET", in.Admin+"/officers/api/v1/media", hs.Token("eve"), nil); status != 403 {
 		t.Fatalf("API for a non-officer: %d", status)
+	}
+}
+
+// checkDailyChart: the list page shows the server-rendered SVG chart of
+// the last 30 days with today's infection (the EICAR upload) counted, and
+// the page runs no script (its CSP allows none).
+func checkDailyChart(t *testing.T, ctx context.Context) {
+	t.Helper()
+	today := time.Now().UTC().Format(time.DateOnly)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`({
+		bars: document.querySelectorAll('#daily-chart rect.bar').length,
+		infectedToday: document.querySelector('#daily-chart rect[data-kind=infected][data-day="`+today+`"]')?.getAttribute('data-count'),
+		heightToday: document.querySelector('#daily-chart rect[data-kind=infected][data-day="`+today+`"]')?.getBoundingClientRect().height,
+		scripts: document.scripts.length,
+		title: document.querySelector('#daily-chart title')?.textContent,
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["bars"] != float64(60) || got["infectedToday"] != "1" || got["scripts"] != float64(0) {
+		t.Fatalf("daily chart: %v (want 60 bars, 1 infection today, no script)", got)
+	}
+	if h, _ := got["heightToday"].(float64); h <= 0 {
+		t.Errorf("today's infection bar is not drawn: %v", got)
+	}
+	if title, _ := got["title"].(string); !strings.Contains(title, "Infektionen und Sperrungen je Tag") {
+		t.Errorf("chart title %q is not the German one", title)
 	}
 }

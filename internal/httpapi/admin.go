@@ -107,6 +107,8 @@ type AdminDeps struct {
 	Audit    AuditLog
 	Sessions Sessions
 	Login    Login
+	// Daily gives the per-day counts of the list page's chart (nil: no chart).
+	Daily Daily
 	// Auth checks API bearer tokens and pasted tokens.
 	Auth auth.Authenticator
 	Log  *slog.Logger

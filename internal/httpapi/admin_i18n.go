@@ -52,6 +52,7 @@ var catalogs = map[string]map[string]string{
 		"login_failed": "Anmeldung fehlgeschlagen: Nutzername, Passwort oder Token falsch.",
 		"login_ok":     "Angemeldet", "session_expired": "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.",
 
+		"chart_title": "Infektionen und Sperrungen je Tag, letzte 30 Tage", "chart_infected": "infiziert", "chart_blocked": "gesperrt",
 		"list_title": "Quarantäne und gesperrte Medien", "filters": "Filter", "filter_state": "Status",
 		"filter_since": "Geändert ab", "filter_until": "Geändert bis", "filter_uploader": "Hochgeladen von",
 		"filter_server": "Servername", "filter_signature": "Signatur", "filter_sha256": "SHA-256",
@@ -119,6 +120,7 @@ var catalogs = map[string]map[string]string{
 		"login_failed": "Sign-in failed: wrong user name, password or token.",
 		"login_ok":     "Signed in", "session_expired": "Your session has expired. Please sign in again.",
 
+		"chart_title": "Infections and blocks per day, last 30 days", "chart_infected": "infected", "chart_blocked": "blocked",
 		"list_title": "Quarantined and blocked media", "filters": "Filters", "filter_state": "State",
 		"filter_since": "Changed from", "filter_until": "Changed until", "filter_uploader": "Uploaded by",
 		"filter_server": "Server name", "filter_signature": "Signature", "filter_sha256": "SHA-256",

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/mediarepo/mediarepo/internal/audit"
+	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
@@ -135,8 +136,17 @@ func (a *Admin) pageList(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 		nq.Set("cursor", p.Next)
 		next = nq.Encode()
 	}
+	var chart *dailyChart
+	if a.deps.Daily != nil {
+		days, err := a.deps.Daily.Last(r.Context(), time.Now(), chartDays, daily.Infected, daily.Blocked)
+		if err != nil {
+			return err
+		}
+		c := buildChart(days)
+		chart = &c
+	}
 	a.render(w, r, http.StatusOK, "list", pc, view{Title: "list_title", Nav: "list", P: map[string]any{
-		"Q": q, "Items": p.Items, "Next": next, "States": states, "Backlog": a.backlog(r.Context())}})
+		"Q": q, "Items": p.Items, "Next": next, "States": states, "Backlog": a.backlog(r.Context()), "Chart": chart}})
 	return nil
 }
 

@@ -106,6 +106,8 @@ type Deps struct {
 	Log      *slog.Logger
 	// Registerer takes the metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Daily counts infections and blocks per day; nil counts nothing.
+	Daily DailyCounter
 }
 
 // Run builds the Worker and the Reconciler from deps and runs both until
@@ -117,6 +119,7 @@ func Run(ctx context.Context, deps Deps, opts Options, ropts ReconcilerOptions, 
 	if err != nil {
 		return err
 	}
+	w.daily = deps.Daily
 	if ropts.MediaPrefix == "" {
 		ropts.MediaPrefix = w.opts.MediaPrefix
 	}

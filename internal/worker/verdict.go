@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/storage"
@@ -206,6 +207,7 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 	if since := pendingSince(rec); !since.IsZero() {
 		w.metrics.toVerdict.Observe(w.now().Sub(since).Seconds())
 	}
+	w.countDay(ctx, v, stored, log)
 	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
 		"signature_version", v.SignatureVersion, "state", stored.State)
 	if v.Result == media.ResultFailed || v.Result == media.ResultHashBlocked {
@@ -381,4 +383,25 @@ func (w *Worker) moveBlob(ctx context.Context, sha, from, to string, quarantined
 		}
 	}
 	return moved, nil
+}
+
+// countDay adds an infection or a block to the per-day counters of the
+// officers' chart. The verdict is stored already; a failed count is logged,
+// not retried (the chart is statistics, the record is the truth).
+func (w *Worker) countDay(ctx context.Context, v media.Verdict, stored media.Record, log *slog.Logger) {
+	if w.daily == nil {
+		return
+	}
+	kind := ""
+	switch {
+	case v.Result == media.ResultInfected:
+		kind = daily.Infected
+	case stored.State == media.StateBlocked:
+		kind = daily.Blocked
+	default:
+		return
+	}
+	if err := w.daily.Add(ctx, kind, w.now()); err != nil {
+		log.Warn("per-day counter not updated", "kind", kind, "err", err)
+	}
 }

@@ -157,6 +157,14 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
+	// daily counts infections and blocks per day (nil: not counted).
+	daily DailyCounter
+}
+
+// DailyCounter counts events per day for the officers' chart
+// (daily.Counters).
+type DailyCounter interface {
+	Add(ctx context.Context, kind string, at time.Time) error
 }
 
 // New returns a Worker. inspector may be nil (no archive inspection: not
