@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-go tour bench bench-scale vet fmt testenv-up testenv-down clean
+.PHONY: all build run test test-go tour bench bench-scale vet fmt testenv-up testenv-down clean images sbom vuln
 
 all: build
 
@@ -17,10 +17,25 @@ run: build
 # test: install what is missing, start MinIO and clamd (NATS is embedded in
 # the tests), run every test with the services' addresses in the
 # environment, then stop only what this run started; then run the README's
-# tour against a fresh `make run` and check every answer.
+# tour against a fresh `make run` and check every answer; then the SBOMs
+# and the known-vulnerability check.
 test:
 	./scripts/testenv run -- $(MAKE) --no-print-directory test-go
 	./scripts/tour-ci
+	$(MAKE) --no-print-directory sbom vuln
+
+# images: build both images where a Docker or Podman engine runs.
+images:
+	./scripts/images
+
+# sbom: CycloneDX SBOMs of both programs into bin/sbom.
+sbom:
+	./scripts/sbom
+
+# vuln: govulncheck against the code; reachable known vulnerabilities fail
+# unless accepted in deploy/vuln-accept.yaml.
+vuln:
+	./scripts/vuln
 
 # tour: the README's five-minute tour against a running `make run`.
 tour:

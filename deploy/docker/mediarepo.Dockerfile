@@ -15,8 +15,11 @@ COPY internal ./internal
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/mediarepo ./cmd/mediarepo
 # The image's SBOM: CycloneDX from the Go module graph, as `make sbom` writes it.
+# cyclonedx-gomod reads the main module's version from git; the build context
+# has no .git, so the SBOM names a build-local commit of exactly these sources.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOBIN=/usr/local/bin go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0 && \
+    git init -q && git add -A && git -c user.name=build -c user.email=build@localhost commit -qm build && \
     cyclonedx-gomod app -json -licenses=false -main cmd/mediarepo -output /out/mediarepo.cdx.json .
 
 FROM gcr.io/distroless/static-debian12:nonroot
