@@ -36,6 +36,9 @@ type instanceOptions struct {
 	maxUpload int64
 	// syncInterval is nats.sync_interval (empty: "always", the default).
 	syncInterval string
+	// catalogDSN selects the PostgreSQL catalog on this database (empty:
+	// the KV catalog, the embedded default).
+	catalogDSN string
 }
 
 // instance is one running mediarepo process.
@@ -76,6 +79,13 @@ func (o instanceOptions) yaml(listen, admin string) (string, error) {
 		sync = "always"
 	}
 	fmt.Fprintf(&b, "nats:\n  sync_interval: %q\n", sync)
+	if o.catalogDSN != "" {
+		dsnFile := filepath.Join(o.dir, "catalog-dsn")
+		if err := os.WriteFile(dsnFile, []byte(o.catalogDSN), 0o600); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "catalog:\n  backend: postgres\n  postgres:\n    dsn_file: %s\n", dsnFile)
+	}
 	fmt.Fprintf(&b, "scan:\n  workers: 0\n  stream_max_length: %d\n  dev_mark_clean: %t\n", o.maxUpload, o.devMarkClean)
 	if o.clamd != "" {
 		fmt.Fprintf(&b, "  clamd: %s\n", o.clamd)
