@@ -113,18 +113,21 @@ type Lookups interface {
 
 // Uploads records the content of an upload.
 type Uploads interface {
-	// RecordUpload takes a reference on the per-hash blob record of rec's
-	// content (creating it with rec.BlobKey, or sharing the stored blob
-	// under the rule of Share) and writes rec: created when rev is 0,
-	// else replacing the record at rev (an async upload into its
-	// reservation). rec must be pending with a hash and a blob key
-	// (CheckUpload). A backend with transactions does both in one;
-	// otherwise a failed record write gives the reference back. Errors:
+	// RecordUpload takes a reference on the per-hash blob record of the
+	// upload's content (creating it with the upload's blob, or sharing the
+	// stored blob under the rule of Share) and writes the record: created
+	// when up.Revision is 0, else replacing the record at that revision
+	// (an async upload into its reservation); it removes up.Intent. A
+	// backend with transactions does all of it in one; KV completes the
+	// intent with the hash first, gives the reference back when the
+	// record write fails, and removes the intent last. The record must be
+	// pending with a hash and a blob key (CheckUpload). Errors:
 	// media.ErrHashBlocked (nothing changed), media.ErrExists,
-	// media.ErrConflict and media.ErrNotFound for the record; on any
-	// error the reference is not kept, and Stored.Unused names the blob
-	// the caller must delete.
-	RecordUpload(ctx context.Context, rec media.Record, rev uint64, at time.Time) (Stored, error)
+	// media.ErrConflict and media.ErrNotFound for the record; on any error
+	// the reference is not kept, the intent stays (the caller removes it
+	// once it deleted Stored.Unused), and Stored.Unused names the blob the
+	// caller must delete.
+	RecordUpload(ctx context.Context, up Upload) (Stored, error)
 }
 
 // Waiter serves long-polling downloads.

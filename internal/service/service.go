@@ -54,6 +54,9 @@ type Catalog interface {
 	// removed once its record names it.
 	PutIntent(ctx context.Context, in catalog.Intent) error
 	DeleteIntent(ctx context.Context, blobKey string) error
+	// RecordUpload writes an upload's record, blob reference and intent
+	// removal together (catalog.Uploads).
+	catalog.Uploads
 }
 
 // Jobs queues scans. Enqueue is keyed by the record's revision so that a

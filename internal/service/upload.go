@@ -28,19 +28,56 @@ type Upload struct {
 // returns its pending record. Refused uploads keep nothing.
 func (s *Service) Upload(ctx context.Context, up Upload) (media.Record, error) {
 	id := media.NewMediaID()
-	c, intent, err := s.store(ctx, up, id)
+	c, err := s.write(ctx, up, id)
 	if err != nil {
 		return media.Record{}, err
 	}
 	rec := media.NewPending(up.Origin, id, up.Uploader, s.now(), c)
-	rev, err := s.catalog.Create(ctx, rec)
+	rec, rev, err := s.record(ctx, rec, 0)
 	if err != nil {
-		s.dropRef(context.WithoutCancel(ctx), c)
-		s.dropIntent(context.WithoutCancel(ctx), intent)
 		return media.Record{}, fmt.Errorf("recording upload: %w", err)
 	}
-	s.dropIntent(ctx, intent)
 	return s.afterUpload(ctx, rec, rev)
+}
+
+// record writes the record of an upload, its blob reference and the
+// removal of its intent in one catalog call (one transaction with
+// PostgreSQL: issue 13 item 6), then deletes the blob no record uses: the
+// upload's own copy when the content was stored before or, on failure,
+// its new blob, and then its intent.
+func (s *Service) record(ctx context.Context, rec media.Record, rev uint64) (media.Record, uint64, error) {
+	own := rec.BlobKey
+	st, err := s.catalog.RecordUpload(ctx, catalog.Upload{Record: rec, Revision: rev, At: s.now(), Intent: own, BlobStored: s.blobStored})
+	if st.Unused != "" {
+		if derr := s.blobs.Delete(context.WithoutCancel(ctx), st.Unused); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			s.log.Warn("removing an unused blob failed; garbage collection will", "key", st.Unused, "err", derr)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, media.ErrHashBlocked) {
+			s.metrics.uploads.WithLabelValues("hash_blocked").Inc()
+		}
+		s.dropIntent(context.WithoutCancel(ctx), own)
+		return media.Record{}, 0, err
+	}
+	if st.Record.BlobKey != own {
+		s.metrics.dedup.Inc()
+	}
+	return st.Record, st.Revision, nil
+}
+
+// blobStored reports whether a shared blob still exists (catalog.Share
+// takes a missing one over).
+func (s *Service) blobStored(ctx context.Context, key string) (bool, error) {
+	_, err := s.blobs.Stat(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		// A crash between its per-hash record and its media record, then
+		// the blob collected (issue 14 item 6): sharing it would block
+		// this upload and every later copy for good.
+		s.log.Warn("per-hash record names a missing blob; the new upload replaces it", "missing", key)
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Create reserves a media ID for an async upload (POST /_matrix/media/v1/create).
@@ -71,11 +108,10 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 	if err := s.checkReserved(rec, up.Uploader); err != nil {
 		return media.Record{}, err
 	}
-	c, intent, err := s.store(ctx, up, id)
+	c, err := s.write(ctx, up, id)
 	if err != nil {
 		return media.Record{}, err
 	}
-	defer s.dropIntent(context.WithoutCancel(ctx), intent)
 	// Re-read: the upload took time; the CAS below catches a racing PUT.
 	rec, rev, err := s.catalog.Get(ctx, up.Origin, id)
 	if err == nil {
@@ -84,14 +120,18 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 	if err == nil {
 		rec, err = rec.Apply(media.Change{Transition: media.Upload, At: s.now(), Actor: up.Uploader, Content: &c})
 	}
-	if err == nil {
-		rev, err = s.catalog.Update(ctx, rec, rev)
-		if errors.Is(err, media.ErrConflict) {
-			err = fmt.Errorf("%w: a concurrent upload won", media.ErrCannotOverwrite)
+	if err != nil {
+		if derr := s.blobs.Delete(context.WithoutCancel(ctx), c.BlobKey); derr != nil {
+			s.log.Warn("removing an unused blob failed; garbage collection will", "key", c.BlobKey, "err", derr)
 		}
+		s.dropIntent(context.WithoutCancel(ctx), c.BlobKey)
+		return media.Record{}, err
+	}
+	rec, rev, err = s.record(ctx, rec, rev)
+	if errors.Is(err, media.ErrConflict) {
+		err = fmt.Errorf("%w: a concurrent upload won", media.ErrCannotOverwrite)
 	}
 	if err != nil {
-		s.dropRef(context.WithoutCancel(ctx), c)
 		return media.Record{}, err
 	}
 	return s.afterUpload(ctx, rec, rev)
@@ -161,52 +201,25 @@ func verdictText(r media.Record) string {
 	return string(r.Verdict.Result)
 }
 
-// store streams the body once into a new sealed blob, then attaches it to
-// the per-hash record: identical content is stored once, a blocked hash is
-// refused. On any error nothing is kept.
+// store streams the body once into a new sealed blob (write), then
+// attaches it to the per-hash record: identical content is stored once, a
+// blocked hash is refused. On any error nothing is kept. It is the path of
+// remote media, whose record is created after the quota is settled;
+// uploads record blob and record together (record).
 //
-// Before the blob is put, an upload intent naming it (and the record
-// origin/id will hold it) is recorded, and completed with the content's
-// hash before the per-hash record is touched. The caller removes the
-// intent (dropIntent) once the record names the content; an intent that
-// outlives the collector's grace period is a crashed upload, whose blob
-// and blob reference the reconciler collects (worker/intents.go). When
-// the intent cannot be recorded, nothing is stored (fail closed: a blob
-// without an intent would never be collected).
+// The intent that write recorded is completed with the content's hash
+// before the per-hash record is touched. The caller removes the intent
+// (dropIntent) once the record names the content; an intent that outlives
+// the collector's grace period is a crashed upload, whose blob and blob
+// reference the reconciler collects (worker/intents.go).
 func (s *Service) store(ctx context.Context, up Upload, id string) (media.Content, string, error) {
-	if up.ContentLength > s.opts.MaxUploadSize {
-		s.metrics.uploads.WithLabelValues("too_large").Inc()
-		return media.Content{}, "", fmt.Errorf("%w: %d bytes declared, %d allowed", media.ErrTooLarge, up.ContentLength, s.opts.MaxUploadSize)
+	c, err := s.write(ctx, up, id)
+	if err != nil {
+		return media.Content{}, "", err
 	}
-	if s.policy.Blocked(up.DeclaredType) {
-		s.metrics.uploads.WithLabelValues("type_forbidden").Inc()
-		return media.Content{}, "", fmt.Errorf("%w: declared %s", media.ErrTypeForbidden, up.DeclaredType)
-	}
-	in := newIngest(up.Body, s.opts.MaxUploadSize, s.policy)
-	key := MediaPrefix + media.NewMediaID()
-	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
-	if err := s.catalog.PutIntent(ctx, intent); err != nil {
-		s.metrics.uploads.WithLabelValues("failed").Inc()
-		return media.Content{}, "", fmt.Errorf("recording upload intent: %w", err)
-	}
-	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
-		s.dropIntent(context.WithoutCancel(ctx), key)
-		outcome := "failed"
-		switch {
-		case errors.Is(err, media.ErrTooLarge):
-			outcome = "too_large"
-		case errors.Is(err, media.ErrTypeForbidden):
-			outcome = "type_forbidden"
-		}
-		s.metrics.uploads.WithLabelValues(outcome).Inc()
-		return media.Content{}, "", fmt.Errorf("storing upload: %w", err)
-	}
-	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
-		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
-		TypeCheck: typeCheck(in.head, in.sniffed)}
-	intent.SHA256 = c.SHA256
+	key := c.BlobKey
 	shared := ""
-	err := s.catalog.PutIntent(ctx, intent)
+	err = s.catalog.PutIntent(ctx, catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, SHA256: c.SHA256, CreatedAt: s.now()})
 	if err == nil {
 		shared, err = s.attach(ctx, c)
 	}
@@ -224,6 +237,48 @@ func (s *Service) store(ctx context.Context, up Upload, id string) (media.Conten
 	}
 	c.BlobKey = shared
 	return c, key, nil
+}
+
+// write streams the body once, through the size limit, the hasher and the
+// type policy, into a new sealed blob and returns its content (BlobKey is
+// the new blob, which is also the key of its upload intent).
+//
+// Before the blob is put, an upload intent naming it (and the record
+// origin/id will hold it) is recorded; when it cannot be, nothing is
+// stored (fail closed: a blob without an intent would never be
+// collected). On any error nothing is kept.
+func (s *Service) write(ctx context.Context, up Upload, id string) (media.Content, error) {
+	if up.ContentLength > s.opts.MaxUploadSize {
+		s.metrics.uploads.WithLabelValues("too_large").Inc()
+		return media.Content{}, fmt.Errorf("%w: %d bytes declared, %d allowed", media.ErrTooLarge, up.ContentLength, s.opts.MaxUploadSize)
+	}
+	if s.policy.Blocked(up.DeclaredType) {
+		s.metrics.uploads.WithLabelValues("type_forbidden").Inc()
+		return media.Content{}, fmt.Errorf("%w: declared %s", media.ErrTypeForbidden, up.DeclaredType)
+	}
+	in := newIngest(up.Body, s.opts.MaxUploadSize, s.policy)
+	key := MediaPrefix + media.NewMediaID()
+	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
+	if err := s.catalog.PutIntent(ctx, intent); err != nil {
+		s.metrics.uploads.WithLabelValues("failed").Inc()
+		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
+	}
+	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
+		s.dropIntent(context.WithoutCancel(ctx), key)
+		outcome := "failed"
+		switch {
+		case errors.Is(err, media.ErrTooLarge):
+			outcome = "too_large"
+		case errors.Is(err, media.ErrTypeForbidden):
+			outcome = "type_forbidden"
+		}
+		s.metrics.uploads.WithLabelValues(outcome).Inc()
+		return media.Content{}, fmt.Errorf("storing upload: %w", err)
+	}
+	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
+		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
+		TypeCheck: typeCheck(in.head, in.sniffed)}
+	return c, nil
 }
 
 // dropIntent removes an upload intent once its record names the content
@@ -253,38 +308,20 @@ func (s *Service) attach(ctx context.Context, c media.Content) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if b.Blocked {
+		// One rule for every upload path (catalog.Share): a blocked hash
+		// is refused, a quarantined or dying blob is not shared, a
+		// missing one is taken over.
+		d, err := catalog.Share(ctx, b, c.BlobKey, s.now(), s.blobStored)
+		if errors.Is(err, media.ErrHashBlocked) {
 			s.metrics.uploads.WithLabelValues("hash_blocked").Inc()
-			return "", fmt.Errorf("%w: %s", media.ErrHashBlocked, b.BlockReason)
 		}
-		if b.Quarantined || b.RefCount <= 0 {
-			// The stored copy is in quarantine or about to be purged:
-			// keep ours as a separate blob rather than share it.
-			return c.BlobKey, nil
+		if err != nil || !d.Write {
+			return d.Key, err
 		}
-		if _, err := s.blobs.Stat(ctx, b.BlobKey); errors.Is(err, storage.ErrNotFound) {
-			// The shared blob is gone (a crash between its per-hash
-			// record and its media record, then the blob collected: issue
-			// 14 item 6). Sharing it would block this upload and every
-			// later copy for good: this upload's blob takes its place.
-			s.log.Warn("per-hash record names a missing blob; the new upload replaces it", "sha256", c.SHA256, "missing", b.BlobKey)
-			next := b.MoveTo(c.BlobKey, false, s.now())
-			next.RefCount = 1
-			if _, err = s.catalog.UpdateBlob(ctx, next, rev); errors.Is(err, media.ErrConflict) {
-				continue
-			}
-			return c.BlobKey, err
-		} else if err != nil {
-			return "", fmt.Errorf("checking the shared blob: %w", err)
-		}
-		next, err := b.AddRef(s.now())
-		if err != nil {
-			return "", err
-		}
-		if _, err = s.catalog.UpdateBlob(ctx, next, rev); errors.Is(err, media.ErrConflict) {
+		if _, err = s.catalog.UpdateBlob(ctx, d.Next, rev); errors.Is(err, media.ErrConflict) {
 			continue
 		}
-		return b.BlobKey, err
+		return d.Key, err
 	}
 	return "", fmt.Errorf("%w: blob record kept changing", media.ErrConflict)
 }

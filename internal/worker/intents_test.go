@@ -36,6 +36,23 @@ func (c *crashingCatalog) Create(context.Context, media.Record) (uint64, error) 
 	return 0, errCrashed
 }
 
+// RecordUpload dies after the blob reference is taken and before the
+// media record is written, as a process can with the KV catalog (which
+// has no transactions): the intent holds the hash, the per-hash record
+// one reference, and nothing gives either back.
+func (c *crashingCatalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.Stored, error) {
+	rec := up.Record
+	in := catalog.Intent{BlobKey: up.Intent, Origin: rec.Origin, ID: rec.ID, SHA256: rec.SHA256, CreatedAt: up.At}
+	if err := c.Catalog.PutIntent(ctx, in); err != nil {
+		return catalog.Stored{}, err
+	}
+	if _, err := c.Catalog.CreateBlob(ctx, media.NewBlob(rec.SHA256, rec.BlobKey, rec.Size, up.At)); err != nil {
+		return catalog.Stored{}, err
+	}
+	c.crashed.Store(true)
+	return catalog.Stored{}, errCrashed
+}
+
 func (c *crashingCatalog) GetBlob(ctx context.Context, sha string) (media.Blob, uint64, error) {
 	if c.crashed.Load() {
 		return media.Blob{}, 0, errCrashed

@@ -37,6 +37,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"RecordUpload", testRecordUpload},
 		{"RecordUploadRefusals", testRecordUploadRefusals},
 		{"RecordUploadConcurrent", testRecordUploadConcurrent},
+		{"RecordUploadIntents", testRecordUploadIntents},
 		{"WaitFor", testWaitFor},
 		{"WaitForMany", testWaitForMany},
 		{"Leases", testLeases},

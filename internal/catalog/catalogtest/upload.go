@@ -1,6 +1,8 @@
 package catalogtest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,7 +16,7 @@ func testRecordUpload(t *testing.T, c catalog.Catalog) {
 	ctx := t.Context()
 	at := t0.Add(time.Second)
 	first := pending("example.org", "u1", alice, shaA)
-	st, err := c.RecordUpload(ctx, first, 0, at)
+	st, err := c.RecordUpload(ctx, catalog.Upload{Record: first, At: at})
 	if err != nil || st.Unused != "" || st.Record.BlobKey != "blobs/u1" || st.Revision == 0 {
 		t.Fatalf("new content: %+v, %v", st, err)
 	}
@@ -26,7 +28,7 @@ func testRecordUpload(t *testing.T, c catalog.Catalog) {
 	}
 	// The same content again shares the stored blob: the caller's own
 	// copy is unused.
-	st, err = c.RecordUpload(ctx, pending("example.org", "u2", bob, shaA), 0, at)
+	st, err = c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", "u2", bob, shaA), At: at})
 	if err != nil || st.Record.BlobKey != "blobs/u1" || st.Unused != "blobs/u2" {
 		t.Fatalf("duplicate content: %+v, %v", st, err)
 	}
@@ -41,11 +43,11 @@ func testRecordUpload(t *testing.T, c catalog.Catalog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = c.RecordUpload(ctx, filled, rev, at)
+	st, err = c.RecordUpload(ctx, catalog.Upload{Record: filled, Revision: rev, At: at})
 	if err != nil || st.Revision <= rev || st.Record.State != media.StatePending {
 		t.Fatalf("async upload: %+v, %v", st, err)
 	}
-	_, err = c.RecordUpload(ctx, filled, rev, at)
+	_, err = c.RecordUpload(ctx, catalog.Upload{Record: filled, Revision: rev, At: at})
 	wantErr(t, "second async upload at the old revision", err, media.ErrConflict)
 	if b, _, _ := c.GetBlob(ctx, shaB); b.RefCount != 1 {
 		t.Fatalf("ref count %d after a lost async upload, want 1 (the reference is given back)", b.RefCount)
@@ -53,7 +55,7 @@ func testRecordUpload(t *testing.T, c catalog.Catalog) {
 	// A media ID that exists: nothing kept, the reference given back.
 	again := pending("example.org", "u1", alice, shaA)
 	again.BlobKey = "blobs/u1-again"
-	st, err = c.RecordUpload(ctx, again, 0, at)
+	st, err = c.RecordUpload(ctx, catalog.Upload{Record: again, At: at})
 	wantErr(t, "upload onto an existing ID", err, media.ErrExists)
 	if b, _, _ := c.GetBlob(ctx, shaA); b.RefCount != 2 {
 		t.Fatalf("ref count %d after a refused upload, want 2", b.RefCount)
@@ -70,7 +72,7 @@ func testRecordUploadRefusals(t *testing.T, c catalog.Catalog) {
 	if _, err := c.CreateBlob(ctx, blocked); err != nil {
 		t.Fatal(err)
 	}
-	st, err := c.RecordUpload(ctx, pending("example.org", "x1", alice, shaA), 0, at)
+	st, err := c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", "x1", alice, shaA), At: at})
 	wantErr(t, "upload of a blocked hash", err, media.ErrHashBlocked)
 	if st.Unused != "blobs/x1" {
 		t.Fatalf("blocked upload: Unused %q, want the caller's blob", st.Unused)
@@ -84,7 +86,7 @@ func testRecordUploadRefusals(t *testing.T, c catalog.Catalog) {
 	if _, err := c.CreateBlob(ctx, q); err != nil {
 		t.Fatal(err)
 	}
-	st, err = c.RecordUpload(ctx, pending("example.org", "x2", alice, shaB), 0, at)
+	st, err = c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", "x2", alice, shaB), At: at})
 	if err != nil || st.Record.BlobKey != "blobs/x2" || st.Unused != "" {
 		t.Fatalf("upload of quarantined content: %+v, %v", st, err)
 	}
@@ -96,7 +98,7 @@ func testRecordUploadRefusals(t *testing.T, c catalog.Catalog) {
 		pending("example.org", "x4", alice, "nothex"),
 		pending("bad origin", "x5", alice, shaA),
 	} {
-		if _, err := c.RecordUpload(ctx, bad, 0, at); err == nil {
+		if _, err := c.RecordUpload(ctx, catalog.Upload{Record: bad, At: at}); err == nil {
 			t.Errorf("RecordUpload accepted %+v", bad)
 		}
 	}
@@ -109,7 +111,7 @@ func testRecordUploadConcurrent(t *testing.T, c catalog.Catalog) {
 	keys := make([]string, n)
 	for i := range n {
 		wg.Go(func() {
-			st, err := c.RecordUpload(ctx, pending("example.org", fmt.Sprintf("c%02d", i), alice, shaA), 0, t0)
+			st, err := c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", fmt.Sprintf("c%02d", i), alice, shaA), At: t0})
 			if err != nil {
 				t.Error(err)
 				return
@@ -126,5 +128,53 @@ func testRecordUploadConcurrent(t *testing.T, c catalog.Catalog) {
 		if k != b.BlobKey {
 			t.Fatalf("upload %d uses %q, the blob record names %q", i, k, b.BlobKey)
 		}
+	}
+}
+
+// testRecordUploadIntents: the upload's intent goes with a successful
+// write and stays after a refused one (the caller removes it after
+// deleting its blob); a per-hash record naming a blob that is no longer
+// stored is taken over by the upload's blob.
+func testRecordUploadIntents(t *testing.T, c catalog.Catalog) {
+	ctx := t.Context()
+	at := t0.Add(time.Second)
+	intents := func() []string {
+		var keys []string
+		if err := c.ListIntents(ctx, time.Time{}, func(in catalog.Intent) error {
+			keys = append(keys, in.BlobKey)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	for _, id := range []string{"i1", "i2"} {
+		if err := c.PutIntent(ctx, catalog.Intent{BlobKey: "blobs/" + id, Origin: "example.org", ID: id, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", "i1", alice, shaA), At: at, Intent: "blobs/i1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := intents(); !sameSet(got, "blobs/i2") {
+		t.Fatalf("intents after one recorded upload: %v, want only blobs/i2", got)
+	}
+	// The same media ID again: refused, its intent stays.
+	again := pending("example.org", "i1", alice, shaB)
+	again.BlobKey = "blobs/i2"
+	if _, err := c.RecordUpload(ctx, catalog.Upload{Record: again, At: at, Intent: "blobs/i2"}); !errors.Is(err, media.ErrExists) {
+		t.Fatalf("refused upload: %v", err)
+	}
+	if got := intents(); !sameSet(got, "blobs/i2") {
+		t.Fatalf("intents after a refused upload: %v, want blobs/i2 kept", got)
+	}
+	// The stored blob of shaA is gone: the next upload takes its place.
+	gone := func(_ context.Context, key string) (bool, error) { return key != "blobs/i1", nil }
+	st, err := c.RecordUpload(ctx, catalog.Upload{Record: pending("example.org", "i3", bob, shaA), At: at, BlobStored: gone})
+	if err != nil || st.Record.BlobKey != "blobs/i3" || st.Unused != "" {
+		t.Fatalf("upload over a missing shared blob: %+v, %v", st, err)
+	}
+	if b, _, _ := c.GetBlob(ctx, shaA); b.BlobKey != "blobs/i3" || b.RefCount != 1 {
+		t.Fatalf("blob record after the takeover: %+v, want blobs/i3 with one reference", b)
 	}
 }

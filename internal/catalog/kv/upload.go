@@ -4,43 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
 // RecordUpload implements catalog.Uploads. KV has no transactions: it
-// takes the blob reference first (create the blob record, or share under
-// catalog.Share with compare-and-set retries), then writes the record; a
-// failed record write gives the reference back (catalog.ReleaseBlob). A
-// crash in between leaves a reference counted and the blob kept, never a
-// record naming a blob without a reference.
-func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64, at time.Time) (catalog.Stored, error) {
+// completes the intent with the content's hash (so that a crash after the
+// reference is taken is collected from the intent), takes the blob
+// reference (create the blob record, or share under catalog.Share with
+// compare-and-set retries), then writes the record, and removes the
+// intent last; a failed record write gives the reference back
+// (catalog.ReleaseBlob). A crash in between leaves a reference counted
+// and an intent to collect it, never a record naming a blob without a
+// reference.
+func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.Stored, error) {
+	rec := up.Record
 	if err := catalog.CheckUpload(rec); err != nil {
 		return catalog.Stored{}, err
 	}
 	own := rec.BlobKey
-	key, err := c.attach(ctx, rec, at)
+	if up.Intent != "" {
+		in := catalog.Intent{BlobKey: up.Intent, Origin: rec.Origin, ID: rec.ID, SHA256: rec.SHA256, CreatedAt: up.At}
+		if err := c.PutIntent(ctx, in); err != nil {
+			return catalog.Stored{Unused: own}, err
+		}
+	}
+	key, err := c.attach(ctx, up)
 	if err != nil {
 		return catalog.Stored{Unused: own}, err
 	}
 	rec.BlobKey = key
 	var newRev uint64
-	if rev == 0 {
+	if up.Revision == 0 {
 		newRev, err = c.Create(ctx, rec)
 	} else {
-		newRev, err = c.Update(ctx, rec, rev)
+		newRev, err = c.Update(ctx, rec, up.Revision)
 	}
 	if err != nil {
-		unused, rerr := catalog.ReleaseBlob(context.WithoutCancel(ctx), c, rec.SHA256, key, at)
+		unused, rerr := catalog.ReleaseBlob(context.WithoutCancel(ctx), c, rec.SHA256, key, up.At)
 		if rerr != nil {
-			c.log.WarnContext(ctx, "catalog: giving back a blob reference failed; the hourly collection corrects the count", "sha256", rec.SHA256, "error", rerr)
+			c.log.WarnContext(ctx, "catalog: giving back a blob reference failed; the intent's collection corrects it", "sha256", rec.SHA256, "error", rerr)
 		}
 		if key != own {
-			unused = own // ours was never shared
+			// Ours was never shared; a shared blob whose last reference
+			// just went is collected with its blob record's intent-free
+			// orphan (rare: it had references when we shared it).
+			unused = own
 		}
 		return catalog.Stored{Unused: unused}, err
+	}
+	if up.Intent != "" {
+		if err := c.DeleteIntent(ctx, up.Intent); err != nil {
+			c.log.WarnContext(ctx, "catalog: removing an upload intent failed; the collector will", "blob", up.Intent, "error", err)
+		}
 	}
 	st := catalog.Stored{Record: rec, Revision: newRev}
 	if key != own {
@@ -49,13 +66,14 @@ func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64
 	return st, nil
 }
 
-// attach takes a reference on the blob record of rec's content and returns
-// the blob key rec must use.
-func (c *Catalog) attach(ctx context.Context, rec media.Record, at time.Time) (string, error) {
+// attach takes a reference on the blob record of the upload's content and
+// returns the blob key its record must use.
+func (c *Catalog) attach(ctx context.Context, up catalog.Upload) (string, error) {
+	rec := up.Record
 	for attempt := range c.opts.ModifyAttempts {
 		// Most uploads are new content: try the create first (one write
 		// instead of a read and a write).
-		_, err := c.CreateBlob(ctx, media.NewBlob(rec.SHA256, rec.BlobKey, rec.Size, at))
+		_, err := c.CreateBlob(ctx, media.NewBlob(rec.SHA256, rec.BlobKey, rec.Size, up.At))
 		if !errors.Is(err, media.ErrExists) {
 			return rec.BlobKey, err
 		}
@@ -66,12 +84,12 @@ func (c *Catalog) attach(ctx context.Context, rec media.Record, at time.Time) (s
 		if err != nil {
 			return "", err
 		}
-		d, err := catalog.Share(b, at)
+		d, err := catalog.Share(ctx, b, rec.BlobKey, up.At, up.BlobStored)
 		if err != nil {
 			return "", err
 		}
-		if !d.Shared {
-			return rec.BlobKey, nil
+		if !d.Write {
+			return d.Key, nil
 		}
 		if _, err = c.UpdateBlob(ctx, d.Next, brev); errors.Is(err, media.ErrConflict) {
 			if err := backoff(ctx, attempt); err != nil {
@@ -79,7 +97,7 @@ func (c *Catalog) attach(ctx context.Context, rec media.Record, at time.Time) (s
 			}
 			continue
 		}
-		return b.BlobKey, err
+		return d.Key, err
 	}
 	return "", fmt.Errorf("%w: blob record %s kept changing", media.ErrConflict, rec.SHA256)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,16 +17,23 @@ import (
 // media record is written either (RecordUpload shares in a transaction).
 const newContent = `WITH b AS (
 	INSERT INTO blobs (sha256, ref_count, blob, revision) VALUES ($4, 1, $11, nextval('catalog_revision'))
-	ON CONFLICT (sha256) DO NOTHING RETURNING 1)
-INSERT INTO records (` + recordColumns + `, revision)
+	ON CONFLICT (sha256) DO NOTHING RETURNING 1
+), r AS (
+	INSERT INTO records (` + recordColumns + `, revision)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('catalog_revision') FROM b
-	RETURNING revision`
+	RETURNING revision
+), i AS (
+	DELETE FROM intents WHERE blob_key = $12 AND EXISTS (SELECT 1 FROM r)
+)
+SELECT revision FROM r`
 
 // RecordUpload implements catalog.Uploads in one transaction: the blob
-// reference and the record are written together or not at all. New
-// content costs one statement; content stored before costs a transaction
-// that locks its blob record, applies catalog.Share and writes both.
-func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64, at time.Time) (catalog.Stored, error) {
+// reference, the record and the intent's removal happen together or not
+// at all, so the intent needs no hash. New content costs one statement;
+// content stored before costs a transaction that locks its blob record,
+// applies catalog.Share and writes both.
+func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.Stored, error) {
+	rec, rev, at := up.Record, up.Revision, up.At
 	if err := catalog.CheckUpload(rec); err != nil {
 		return catalog.Stored{}, err
 	}
@@ -43,7 +49,7 @@ func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64
 			return fail, err
 		}
 		var newRev int64
-		err = c.pool.QueryRow(ctx, newContent, append(r.args(), blob)...).Scan(&newRev)
+		err = c.pool.QueryRow(ctx, newContent, append(r.args(), blob, up.Intent)...).Scan(&newRev)
 		switch {
 		case err == nil:
 			return catalog.Stored{Record: rec, Revision: uint64(newRev)}, nil
@@ -65,16 +71,16 @@ func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64
 		case err != nil:
 			return err
 		default:
-			d, err := catalog.Share(b, at)
+			d, err := catalog.Share(ctx, b, own, at, up.BlobStored)
 			if err != nil {
 				return err
 			}
-			if d.Shared {
+			if d.Write {
 				if _, err := c.updateBlob(ctx, tx, d.Next, brev); err != nil {
 					return err
 				}
-				key = b.BlobKey
 			}
+			key = d.Key
 		}
 		rec.BlobKey = key
 		var newRev uint64
@@ -85,6 +91,11 @@ func (c *Catalog) RecordUpload(ctx context.Context, rec media.Record, rev uint64
 		}
 		if err != nil {
 			return err
+		}
+		if up.Intent != "" {
+			if _, err := tx.Exec(ctx, "DELETE FROM intents WHERE blob_key = $1", up.Intent); err != nil {
+				return err
+			}
 		}
 		st = catalog.Stored{Record: rec, Revision: newRev}
 		if key != own {
