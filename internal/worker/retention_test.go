@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -51,6 +52,17 @@ func TestRemoteRetention(t *testing.T) {
 	pending := mark(upload(testenv.Random(5000)), true, media.StatePending, old)
 	oldLocal := mark(upload(testenv.Random(6000)), false, media.StateClean, old)
 
+	// Thumbnails of the dropped copy go with it (issue 14 item 24); those of
+	// the bytes a local upload shares stay.
+	thumbs := map[string]bool{}
+	for sha, stays := range map[string]bool{own.SHA256: false, shared.SHA256: true} {
+		key := media.ThumbnailSet(sha) + "96x96-crop.png"
+		if err := f.blobs.Put(ctx, key, bytes.NewReader([]byte("t")), 1); err != nil {
+			t.Fatal(err)
+		}
+		thumbs[key] = stays
+	}
+
 	q := f.newQueue(queue.Options{})
 	r, err := NewReconciler(f.cat, f.blobs, q, ReconcilerOptions{Holder: "test-1", RemoteRetention: time.Hour, StuckAfter: 24 * time.Hour}, testLogger(t), f.reg)
 	if err != nil {
@@ -81,6 +93,11 @@ func TestRemoteRetention(t *testing.T) {
 	}
 	if _, err := f.blobs.Stat(ctx, local.BlobKey); err != nil {
 		t.Errorf("the blob shared with a local upload was purged: %v", err)
+	}
+	for key, stays := range thumbs {
+		if _, err := f.blobs.Stat(ctx, key); stays != (err == nil) {
+			t.Errorf("thumbnail %s after the drop: %v (want kept: %v)", key, err, stays)
+		}
 	}
 	if b, _, err := f.cat.GetBlob(ctx, local.SHA256); err != nil || b.RefCount != 1 {
 		t.Errorf("shared blob after the drop: %+v, %v; want one reference", b, err)
