@@ -43,6 +43,8 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"Leases", testLeases},
 		{"Counters", testCounters},
 		{"KeyVerdicts", testKeyVerdicts},
+		{"ReserveLimit", testReserveLimit},
+		{"ListRemoteBefore", testListRemoteBefore},
 		{"Intents", testIntents},
 	}
 	for _, tc := range tests {

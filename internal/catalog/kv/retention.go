@@ -79,7 +79,7 @@ func (c *Catalog) ListRemoteBefore(ctx context.Context, before time.Time, fn fun
 	}
 	var due []item
 	for reading := true; reading; {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := cons.FetchNoWait(256)
 		if err != nil {
 			return fmt.Errorf("catalog: remote retention index: %w", err)
 		}
