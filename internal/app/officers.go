@@ -5,14 +5,27 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/mediarepo/mediarepo/internal/audit"
+	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/session"
 )
+
+// hostMap maps each configured HTTP host (lower case) to its server name.
+func hostMap(cfg config.Config) map[string]string {
+	hosts := map[string]string{}
+	for _, sn := range cfg.Servers {
+		for _, h := range sn.HostNames() {
+			hosts[strings.ToLower(h)] = sn.Name
+		}
+	}
+	return hosts
+}
 
 // buildOfficers wires the security officers' review onto the admin
 // listener: the audit stream, the session bucket (with its expiry
@@ -55,7 +68,7 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 		deps.Backlog = q // none with scan.dev_mark_clean
 	}
 	admin, err := httpapi.NewAdmin(deps, httpapi.AdminOptions{
-		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods,
+		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods, Hosts: hostMap(cfg),
 		CookieSecure: *o.CookieSecure, PublicURL: o.PublicURL, TokenHint: tokenHint})
 	if err != nil {
 		return err

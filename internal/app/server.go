@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,12 +124,7 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hosts := map[string]string{}
-	for _, sn := range cfg.Servers {
-		for _, h := range sn.HostNames() {
-			hosts[strings.ToLower(h)] = sn.Name
-		}
-	}
+	hosts := hostMap(cfg)
 	proxies, err := cfg.HTTP.TrustedProxyPrefixes()
 	if err != nil {
 		return err

@@ -3,11 +3,14 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -86,6 +89,10 @@ type AdminOptions struct {
 	Officers, Admins []string
 	// Homeserver is the base URL officers log in at (password, SSO).
 	Homeserver string
+	// Hosts maps an HTTP Host (without port, lower case) to the served
+	// server name it selects (server_names[].hosts): the admin listener's
+	// Host picks whose homeserver checks an officer's token.
+	Hosts map[string]string
 	// LoginMethods offered on the page (LoginPassword, LoginSSO, LoginToken).
 	LoginMethods []string
 	// CookieSecure sets the Secure flag (and the __Host- cookie prefix);
@@ -184,8 +191,7 @@ func (a *Admin) role(user string) string {
 	return ""
 }
 
-// officerServers are the server names of the configured officers: an API
-// token is checked against each until one accepts it.
+// officerServers are the server names of the configured officers.
 func (a *Admin) officerServers() []string {
 	var out []string
 	for _, u := range append(append([]string{}, a.opts.Admins...), a.opts.Officers...) {
@@ -196,21 +202,50 @@ func (a *Admin) officerServers() []string {
 	return out
 }
 
-// authenticate resolves a bearer or pasted token to an officer.
-func (a *Admin) authenticate(ctx context.Context, token string) (string, error) {
-	var last error = auth.ErrUnknownToken
-	for _, server := range a.officerServers() {
-		user, err := a.deps.Auth.Authenticate(ctx, server, token)
-		if err == nil {
-			if a.role(user) == "" {
-				return user, ErrNotOfficer
-			}
-			return user, nil
+// errWhichServer: with several officer servers, a token's server must be
+// named (the admin listener's Host, or the server field/parameter).
+var errWhichServer = fmt.Errorf("%w: several officer servers: choose one by the admin listener's Host or the server field", auth.ErrUnknownServer)
+
+// tokenServer picks the one server name whose homeserver checks an
+// officer's token: the one named explicitly (the login form's server
+// field, the API's ?server=), else the one the admin listener's Host
+// selects (server_names[].hosts), else the only officer server. A token is
+// never tried at several homeservers: that would hand an officer's token
+// of a.org to b.org's homeserver.
+func (a *Admin) tokenServer(r *http.Request, explicit string) (string, error) {
+	servers := a.officerServers()
+	if explicit != "" {
+		if !slices.Contains(servers, explicit) {
+			return "", fmt.Errorf("%w: %s has no officers", auth.ErrUnknownServer, explicit)
 		}
-		last = err
-		if !errors.Is(err, auth.ErrUnknownToken) {
-			break
-		}
+		return explicit, nil
 	}
-	return "", last
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if s, ok := a.opts.Hosts[host]; ok && slices.Contains(servers, s) {
+		return s, nil
+	}
+	if len(servers) == 1 {
+		return servers[0], nil
+	}
+	return "", errWhichServer
+}
+
+// authenticate resolves a bearer or pasted token to an officer, asking
+// only the homeserver of the server tokenServer picks.
+func (a *Admin) authenticate(ctx context.Context, r *http.Request, explicit, token string) (string, error) {
+	server, err := a.tokenServer(r, explicit)
+	if err != nil {
+		return "", err
+	}
+	user, err := a.deps.Auth.Authenticate(ctx, server, token)
+	if err != nil {
+		return "", err
+	}
+	if a.role(user) == "" {
+		return user, ErrNotOfficer
+	}
+	return user, nil
 }

@@ -58,7 +58,7 @@ func (a *Admin) apiWrap(rt route) http.Handler {
 			if err != nil {
 				return err
 			}
-			user, err := a.authenticate(r.Context(), tok)
+			user, err := a.authenticate(r.Context(), r, r.URL.Query().Get("server"), tok)
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,7 @@ func (a *Admin) loginSubmit(w http.ResponseWriter, r *http.Request) error {
 		}
 		s = session.Session{UserID: l.UserID, Method: session.MethodPassword, Homeserver: a.opts.Homeserver, AccessToken: l.AccessToken, DeviceID: l.DeviceID}
 	case method == LoginToken && a.offers(LoginToken):
-		user, err := a.authenticate(r.Context(), strings.TrimSpace(r.PostForm.Get("token")))
+		user, err := a.authenticate(r.Context(), r, strings.TrimSpace(r.PostForm.Get("server")), strings.TrimSpace(r.PostForm.Get("token")))
 		if err != nil && !errors.Is(err, ErrNotOfficer) {
 			a.showLogin(w, r, http.StatusForbidden, t["login_failed"])
 			return nil

@@ -45,6 +45,13 @@ const officerID = "@officer:example.org"
 
 func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	t.Helper()
+	return newAdminFixtureWith(t, secure, nil)
+}
+
+// newAdminFixtureWith is newAdminFixture with the wiring adjusted by
+// adjust before the handler is built.
+func newAdminFixtureWith(t *testing.T, secure bool, adjust func(*AdminDeps, *AdminOptions)) *adminFixture {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	nc, err := nats.Connect(testenv.NATSURL(t))
@@ -75,11 +82,15 @@ func newAdminFixture(t *testing.T, secure bool) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAdmin(AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: login,
+	deps := AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: login,
 		Auth: auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, 0, 0), Log: log,
-		Backlog: q},
-		AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure,
-			BodyDeadline: time.Second})
+		Backlog: q}
+	opts := AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure,
+		BodyDeadline: time.Second}
+	if adjust != nil {
+		adjust(&deps, &opts)
+	}
+	a, err := NewAdmin(deps, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
