@@ -106,6 +106,9 @@ func TestComposeConfigLoadsWithItsSecrets(t *testing.T) {
 				t.Errorf("not the separate-services mode: embedded %v, auth %s, storage %s, nats %q",
 					cfg.Embedded, cfg.Auth.Mode, cfg.Storage.Backend, cfg.NATS.URL)
 			}
+			if _, err := cfg.Catalog.Postgres.DSN(); cfg.Catalog.Backend != "postgres" || err != nil {
+				t.Errorf("catalog: backend %q, DSN file: %v (want PostgreSQL with its DSN mounted)", cfg.Catalog.Backend, err)
+			}
 			for _, f := range []string{cfg.Storage.S3.AccessKeyFile, cfg.Storage.S3.SecretKeyFile} {
 				if b, err := os.ReadFile(f); err != nil || len(strings.TrimSpace(string(b))) == 0 {
 					t.Errorf("S3 credential file %s: not mounted or empty (%v)", f, err)

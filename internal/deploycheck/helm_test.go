@@ -140,6 +140,9 @@ func TestHelmChartConfigLoads(t *testing.T) {
 					t.Errorf("%s: not the separate-services mode: embedded %v, auth %s, storage %s, nats %q",
 						comp, cfg.Embedded, cfg.Auth.Mode, cfg.Storage.Backend, cfg.NATS.URL)
 				}
+				if _, err := cfg.Catalog.Postgres.DSN(); cfg.Catalog.Backend != "postgres" || err != nil {
+					t.Errorf("%s: catalog backend %q, DSN file: %v (want PostgreSQL with its DSN mounted)", comp, cfg.Catalog.Backend, err)
+				}
 				if (comp == "scanworker") != (cfg.Scan.Workers > 0) {
 					t.Errorf("%s: scan.workers %d", comp, cfg.Scan.Workers)
 				}

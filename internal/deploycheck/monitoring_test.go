@@ -49,7 +49,7 @@ func TestAlertRuleTestsCatchABrokenRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(b), "mediarepo_clamd_up == 0", "mediarepo_clamd_up == 2", 1)
+	broken := strings.Replace(string(b), "mediarepo_engine_up == 0", "mediarepo_engine_up == 2", 1)
 	if broken == string(b) {
 		t.Fatal("the engine-down rule changed; update this test")
 	}
