@@ -30,6 +30,7 @@ func runUploads(args []string) int {
 	size := fs.String("size", "10KB", "upload size")
 	conc := fs.Int("concurrency", 16, "uploads in flight")
 	repeat := fs.Int("repeat", 3, "repeats per backend (interleaved)")
+	diagSync := fs.String("diag-sync", "2m", "also run PostgreSQL with this nats.sync_interval, to show what the job publish's fsync costs (empty: skip)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,7 +39,7 @@ func runUploads(args []string) int {
 		err = errors.New("-postgres (or MEDIAREPO_TEST_POSTGRES_URL), -count, -concurrency, -repeat ≥ 1 and -size ≥ 16B are required")
 	}
 	if err == nil {
-		err = uploadsBench(context.Background(), *bin, *pgURL, *count, *conc, *repeat, n)
+		err = uploadsBench(context.Background(), *bin, *pgURL, *diagSync, *count, *conc, *repeat, n)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mrbench uploads:", err)
@@ -47,7 +48,7 @@ func runUploads(args []string) int {
 	return 0
 }
 
-func uploadsBench(ctx context.Context, bin, pgURL string, count, conc, repeat int, size int64) error {
+func uploadsBench(ctx context.Context, bin, pgURL, diagSync string, count, conc, repeat int, size int64) error {
 	dir, err := os.MkdirTemp("", "mrbench-uploads-")
 	if err != nil {
 		return err
@@ -66,8 +67,20 @@ func uploadsBench(ctx context.Context, bin, pgURL string, count, conc, repeat in
 	kv, pg := base, base
 	kv.name, kv.dir = "fs+kv", filepath.Join(dir, "kv")
 	pg.name, pg.dir, pg.catalogDSN = "fs+postgres", filepath.Join(dir, "pg"), dsn
+	opts := []instanceOptions{kv, pg}
+	if diagSync != "" {
+		// A second database: the two PostgreSQL instances do not share rows.
+		dsn2, drop2, err := freshDatabase(ctx, pgURL)
+		if err != nil {
+			return err
+		}
+		defer drop2()
+		diag := pg
+		diag.name, diag.dir, diag.catalogDSN, diag.syncInterval = "fs+pg,jobs "+diagSync, filepath.Join(dir, "diag"), dsn2, diagSync
+		opts = append(opts, diag)
+	}
 	var insts []*instance
-	for _, o := range []instanceOptions{kv, pg} {
+	for _, o := range opts {
 		if err := os.MkdirAll(o.dir, 0o700); err != nil {
 			return err
 		}
@@ -102,7 +115,7 @@ func uploadsBench(ctx context.Context, bin, pgURL string, count, conc, repeat in
 			if err != nil {
 				return fmt.Errorf("%s: %w (log %s)", in.name, err, in.logTail())
 			}
-			fmt.Printf("  repeat %d %-12s %7.0f uploads/s  p50 %6.1f ms  p99 %6.1f ms\n", i+1, in.name, res.perSecond, ms(res.p50), ms(res.p99))
+			fmt.Printf("  repeat %d %-18s %7.0f uploads/s  p50 %6.1f ms  p99 %6.1f ms\n", i+1, in.name, res.perSecond, ms(res.p50), ms(res.p99))
 			f := figs[in.name]
 			if f == nil {
 				f = &fig{}
@@ -117,6 +130,9 @@ func uploadsBench(ctx context.Context, bin, pgURL string, count, conc, repeat in
 		fmt.Printf("| %s | %.0f–%.0f | %.1f–%.1f | %.1f–%.1f |\n", in.name, minOf(f.rates), maxOf(f.rates), minOf(f.p50s), maxOf(f.p50s), minOf(f.p99s), maxOf(f.p99s))
 	}
 	fmt.Println("goal (issue 13 item 6): PostgreSQL ≥ 800 uploads/s with p99 < 50 ms")
+	if diagSync != "" {
+		fmt.Printf("(fs+pg,jobs %s: diagnostic only, the job queue's JetStream fsyncs every %s instead of every write: shows what the job publish costs)\n", diagSync, diagSync)
+	}
 	return nil
 }
 

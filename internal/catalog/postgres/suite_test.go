@@ -11,13 +11,13 @@ import (
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // newTestCatalog opens the catalog on a fresh database of the test
 // PostgreSQL.
-func newTestCatalog(t *testing.T, opts Options) *Catalog {
+func newTestCatalog(t testing.TB, opts Options) *Catalog {
 	t.Helper()
 	if opts.DSN == "" {
 		opts.DSN = testenv.PostgresDB(t)
