@@ -24,6 +24,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/queue"
+	"github.com/mediarepo/mediarepo/internal/report"
 	"github.com/mediarepo/mediarepo/internal/scan"
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/storage"
@@ -89,6 +90,11 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Reports are published here and sent by mediarepo (RunReports).
+	reports, err := app.OpenReports(ctx, cfg, nc.JS, log, reg)
+	if err != nil {
+		return err
+	}
 	name := app.InstanceName("scanworker")
 
 	health := app.NewHealth()
@@ -108,7 +114,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	go func() {
 		errc <- worker.Run(ctx, worker.Deps{
 			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
-			Queue: q, Enqueuer: q, Log: log, Registerer: reg, Daily: counts,
+			Queue: q, Enqueuer: q, Log: log, Registerer: reg, Daily: counts, Reports: reporter(reports),
 		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
 			app.ReconcilerOptions(cfg, name), func(w *worker.Worker) {
 				// encrypted attachments: request/reply over core NATS (design §2a)
@@ -129,4 +135,12 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	defer cancel()
 	_ = admin.Shutdown(shutdownCtx) // best effort on the way out
 	return err
+}
+
+// reporter is the outbox as the worker's Reporter, nil without sinks.
+func reporter(o *report.Outbox) worker.Reporter {
+	if o == nil {
+		return nil
+	}
+	return o
 }

@@ -69,10 +69,24 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 	}
 	sigs := AddEngineChecks(s.health, scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, s.registry)
 	s.runners = append(s.runners, func(ctx context.Context) error { return sigs.Run(ctx, time.Minute) })
+	reports, err := OpenReports(ctx, cfg, s.nats.JS, s.log, s.registry)
+	if err != nil {
+		return nil, err
+	}
+	if reports != nil {
+		sinks, err := ReportSinks(cfg.Reports)
+		if err != nil {
+			return nil, err
+		}
+		s.runners = append(s.runners, func(ctx context.Context) error { return RunReports(ctx, reports, sinks) })
+	}
 	name := InstanceName("mediarepo")
 	s.local = &localKeyScanner{}
 	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,
 		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry, Daily: s.daily}
+	if reports != nil {
+		deps.Reports = reports
+	}
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		return worker.Run(ctx, deps, worker.Options{Name: name, Concurrency: cfg.Scan.Workers, ScanTimeout: cfg.Scan.Timeout.D()},
 			ReconcilerOptions(cfg, name), func(w *worker.Worker) { s.local.w.Store(w) })

@@ -35,9 +35,11 @@ type Config struct {
 	Keys    Keys         `yaml:"keys"`
 	NATS    NATS         `yaml:"nats"`
 	Scan    Scan         `yaml:"scan"`
-	Media   Media        `yaml:"media"`
-	Limits  Limits       `yaml:"limits"`
-	HTTP    HTTP         `yaml:"http"`
+	// Reports sends infection reports to a central place.
+	Reports Reports `yaml:"reports"`
+	Media   Media   `yaml:"media"`
+	Limits  Limits  `yaml:"limits"`
+	HTTP    HTTP    `yaml:"http"`
 	// ContentScanner configures Element's content-scanner API.
 	ContentScanner ContentScanner `yaml:"content_scanner"`
 	// Thumbnails configures thumbnail generation.

@@ -43,3 +43,24 @@ func TestEngines(t *testing.T) {
 		}
 	}
 }
+
+func TestReports(t *testing.T) {
+	c := Default()
+	c.Scan.Clamd = "tcp://127.0.0.1:3310"
+	c.Reports = Reports{Webhook: ReportWebhook{URL: "http://siem/x"}, Syslog: ReportSyslog{Address: "siem"},
+		Matrix: ReportMatrix{Homeserver: "ftp://x", RoomID: "#officers:x"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("bad reports validated")
+	}
+	for _, want := range []string{"https:// URL", "secret_file", "host:port", "not an http(s) URL", "not a room ID", "token_file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	c.Reports = Reports{Webhook: ReportWebhook{URL: "https://siem/x", SecretFile: "/run/secrets/hook"}, Syslog: ReportSyslog{Address: "siem:6514", TLS: true},
+		Matrix: ReportMatrix{Homeserver: "https://matrix.example.org", RoomID: "!officers:example.org", TokenFile: "/run/secrets/bot"}}
+	if err := c.Validate(); err != nil || !c.Reports.Enabled() {
+		t.Errorf("good reports: %v", err)
+	}
+}

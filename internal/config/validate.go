@@ -117,6 +117,7 @@ func (c *Config) Validate() error {
 		bad("scan.clamd or scan.engines: required when in-process workers run")
 	}
 	c.Scan.validateEngines(bad)
+	c.Reports.validate(bad)
 	if c.Scan.DevMarkClean && !c.Embedded {
 		bad("scan.dev_mark_clean: only allowed in the embedded default")
 	}

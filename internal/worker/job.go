@@ -142,6 +142,9 @@ func (w *Worker) process(ctx context.Context, job queue.Job, log *slog.Logger) (
 			if err := w.settle(ctx, rec, log); err != nil {
 				return "", err
 			}
+			if err := w.report(ctx, rec); err != nil {
+				return "", err
+			}
 			return outcomeSettled, nil
 		}
 		w.metrics.dropped.WithLabelValues("decided").Inc()

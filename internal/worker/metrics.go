@@ -17,6 +17,7 @@ type metrics struct {
 	retries    *prometheus.CounterVec
 	dropped    *prometheus.CounterVec
 	moved      prometheus.Counter
+	reported   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mediarepo_scan_jobs_dropped_total",
 			Help: "Jobs acknowledged without a verdict, by reason (gone: no record; decided: no longer pending; stale: decided during the scan).",
 		}, []string{"reason"}),
+		reported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediarepo_scan_reports_total",
+			Help: "Verdicts that are not clean put into the infection-report outbox, by result.",
+		}, []string{"result"}),
 		moved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mediarepo_scan_quarantine_moves_total",
 			Help: "Infected blobs moved to the quarantine prefix.",
@@ -63,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.verdicts, m.latency, m.toVerdict, m.queueDepth, m.clamdUp, m.failures, m.retries, m.dropped, m.moved} {
+	for _, c := range []prometheus.Collector{m.verdicts, m.latency, m.toVerdict, m.queueDepth, m.clamdUp, m.failures, m.retries, m.dropped, m.moved, m.reported} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: register metrics: %w", err)
 		}

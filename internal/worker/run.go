@@ -108,6 +108,9 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Daily counts infections and blocks per day; nil counts nothing.
 	Daily DailyCounter
+	// Reports, when set, takes an infection report of every verdict that
+	// is not clean (report.Outbox).
+	Reports Reporter
 }
 
 // Run builds the Worker and the Reconciler from deps and runs both until
@@ -120,6 +123,9 @@ func Run(ctx context.Context, deps Deps, opts Options, ropts ReconcilerOptions, 
 		return err
 	}
 	w.daily = deps.Daily
+	if deps.Reports != nil {
+		w.SetReporter(deps.Reports)
+	}
 	if ropts.MediaPrefix == "" {
 		ropts.MediaPrefix = w.opts.MediaPrefix
 	}

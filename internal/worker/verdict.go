@@ -210,6 +210,9 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 	w.countDay(ctx, v, stored, log)
 	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
 		"signature_version", v.SignatureVersion, "state", stored.State)
+	if err := w.report(ctx, stored); err != nil {
+		return "", err // redelivered: the settled record is reported again (same ID)
+	}
 	if v.Result == media.ResultFailed || v.Result == media.ResultHashBlocked {
 		return outcomeStored, nil // nothing to keep at the hash level
 	}

@@ -158,7 +158,8 @@ type Worker struct {
 	metrics *metrics
 	now     func() time.Time
 	// daily counts infections and blocks per day (nil: not counted).
-	daily DailyCounter
+	daily   DailyCounter
+	reports Reporter // nil: no infection reports
 }
 
 // DailyCounter counts events per day for the officers' chart
