@@ -39,7 +39,8 @@ func OpenQueue(ctx context.Context, s *Server) (*queue.Queue, error) {
 // for holder (InstanceName): the same in mediarepo's in-process workers and
 // in scanworker.
 func ReconcilerOptions(cfg config.Config, holder string) worker.ReconcilerOptions {
-	return worker.ReconcilerOptions{Holder: holder, RemoteRetention: cfg.Federation.RemoteRetention.D()}
+	return worker.ReconcilerOptions{Holder: holder, RemoteRetention: cfg.Federation.RemoteRetention.D(),
+		Interval: cfg.Maintenance.Interval.D(), GCGrace: cfg.Maintenance.OrphanGrace.D(), StuckAfter: cfg.Maintenance.StuckAfter.D()}
 }
 
 // buildScanning opens the queue the uploads publish to and, when

@@ -52,6 +52,8 @@ type Config struct {
 	URLPreview URLPreview `yaml:"url_preview"`
 	// Catalog selects the catalog backend (catalog.go).
 	Catalog Catalog `yaml:"catalog"`
+	// Maintenance configures the reconciler (maintenance.go).
+	Maintenance Maintenance `yaml:"maintenance"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the
@@ -310,7 +312,8 @@ func Default() Config {
 			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
-		URLPreview: defaultURLPreview(),
+		URLPreview:  defaultURLPreview(),
+		Maintenance: defaultMaintenance(),
 	}
 }
 

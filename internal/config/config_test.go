@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultValidates(t *testing.T) {
@@ -87,5 +88,20 @@ func TestHostsClaimedTwiceCaseInsensitive(t *testing.T) {
 	c.Servers = []ServerName{{Name: "A.org"}, {Name: "a.org"}}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "claimed twice") {
 		t.Fatalf("default hosts differing only in case accepted: %v", err)
+	}
+}
+
+func TestMaintenanceValidation(t *testing.T) {
+	cfg := Default()
+	cfg.Scan.Clamd = "tcp://127.0.0.1:3310"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	cfg.Maintenance = Maintenance{Interval: Duration(time.Millisecond), OrphanGrace: Duration(time.Second), StuckAfter: 0}
+	err := cfg.Validate()
+	for _, want := range []string{"maintenance.interval", "maintenance.orphan_grace", "maintenance.stuck_after"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want a problem with %s", err, want)
+		}
 	}
 }

@@ -165,6 +165,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Officers.validate()...)
 	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
 	errs = append(errs, c.URLPreview.validate(c.Media.MaxUploadSize)...)
+	errs = append(errs, c.Maintenance.validate()...)
 	return errors.Join(errs...)
 }
 
