@@ -57,7 +57,9 @@ func (s *Service) record(ctx context.Context, rec media.Record, rev uint64) (med
 		if errors.Is(err, media.ErrHashBlocked) {
 			s.metrics.uploads.WithLabelValues("hash_blocked").Inc()
 		}
-		s.dropIntent(context.WithoutCancel(ctx), own)
+		// own is this upload's new blob, never a shared one: with no
+		// record it is unused whatever the catalog said.
+		s.discardBlob(context.WithoutCancel(ctx), own)
 		return media.Record{}, 0, err
 	}
 	if st.Record.BlobKey != own {
@@ -121,10 +123,7 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 		rec, err = rec.Apply(media.Change{Transition: media.Upload, At: s.now(), Actor: up.Uploader, Content: &c})
 	}
 	if err != nil {
-		if derr := s.blobs.Delete(context.WithoutCancel(ctx), c.BlobKey); derr != nil {
-			s.log.Warn("removing an unused blob failed; garbage collection will", "key", c.BlobKey, "err", derr)
-		}
-		s.dropIntent(context.WithoutCancel(ctx), c.BlobKey)
+		s.discardBlob(context.WithoutCancel(ctx), c.BlobKey)
 		return media.Record{}, err
 	}
 	rec, rev, err = s.record(ctx, rec, rev)
@@ -223,14 +222,14 @@ func (s *Service) store(ctx context.Context, up Upload, id string) (media.Conten
 	if err == nil {
 		shared, err = s.attach(ctx, c)
 	}
-	if err != nil || shared != key {
-		if derr := s.blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
-			s.log.Warn("removing duplicate or refused blob failed; garbage collection will", "key", key, "err", derr)
-		}
-	}
 	if err != nil {
-		s.dropIntent(context.WithoutCancel(ctx), key)
+		s.discardBlob(context.WithoutCancel(ctx), key)
 		return media.Content{}, "", err
+	}
+	if shared != key {
+		if derr := s.blobs.Delete(context.WithoutCancel(ctx), key); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			s.log.Warn("removing a duplicate blob failed; `mediarepo catalog reindex` finds it", "key", key, "err", derr)
+		}
 	}
 	if shared != key {
 		s.metrics.dedup.Inc()
@@ -264,7 +263,9 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
 	}
 	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
-		s.dropIntent(context.WithoutCancel(ctx), key)
+		// A failed put may still have stored the object (S3 answered
+		// after the request was cancelled): remove it before the intent.
+		s.discardBlob(context.WithoutCancel(ctx), key)
 		outcome := "failed"
 		switch {
 		case errors.Is(err, media.ErrTooLarge):
@@ -279,6 +280,19 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
 		TypeCheck: typeCheck(in.head, in.sniffed)}
 	return c, nil
+}
+
+// discardBlob deletes the blob of an upload that keeps nothing, then its
+// intent. When the delete fails the intent stays, so that the collector
+// removes the blob after the grace period instead of leaving an orphan
+// that nothing names. (The fault test found such orphans: uploads whose
+// put failed or was cancelled after S3 had stored the object.)
+func (s *Service) discardBlob(ctx context.Context, key string) {
+	if err := s.blobs.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.log.Warn("removing the blob of a failed upload failed; the collector will, from its intent", "key", key, "err", err)
+		return
+	}
+	s.dropIntent(ctx, key)
 }
 
 // dropIntent removes an upload intent once its record names the content
