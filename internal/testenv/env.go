@@ -16,10 +16,14 @@ import (
 
 // Environment variables exported by `scripts/testenv env`.
 const (
-	EnvS3Endpoint     = "MEDIAREPO_TEST_S3_ENDPOINT"
-	EnvS3AccessKey    = "MEDIAREPO_TEST_S3_ACCESS_KEY"
-	EnvS3SecretKey    = "MEDIAREPO_TEST_S3_SECRET_KEY"
-	EnvMinIOBin       = "MEDIAREPO_TEST_MINIO_BIN"
+	EnvS3Endpoint  = "MEDIAREPO_TEST_S3_ENDPOINT"
+	EnvS3AccessKey = "MEDIAREPO_TEST_S3_ACCESS_KEY"
+	EnvS3SecretKey = "MEDIAREPO_TEST_S3_SECRET_KEY"
+	EnvMinIOBin    = "MEDIAREPO_TEST_MINIO_BIN"
+	// The second S3 server (SeaweedFS), for the storage conformance suite.
+	EnvS3BEndpoint    = "MEDIAREPO_TEST_S3B_ENDPOINT"
+	EnvS3BAccessKey   = "MEDIAREPO_TEST_S3B_ACCESS_KEY"
+	EnvS3BSecretKey   = "MEDIAREPO_TEST_S3B_SECRET_KEY"
 	EnvClamdAddr      = "MEDIAREPO_TEST_CLAMD_ADDR"
 	EnvClamdSocket    = "MEDIAREPO_TEST_CLAMD_SOCKET"
 	EnvClamdStreamMax = "MEDIAREPO_TEST_CLAMD_STREAM_MAX"
@@ -55,6 +59,21 @@ func S3(t testing.TB) S3Env {
 		Endpoint:  Getenv(t, EnvS3Endpoint),
 		AccessKey: Getenv(t, EnvS3AccessKey),
 		SecretKey: Getenv(t, EnvS3SecretKey),
+	}
+}
+
+// S3Servers returns every S3 server of the test environment by name:
+// "minio" and "seaweedfs". Backend tests run against each; a missing one
+// fails the test.
+func S3Servers(t testing.TB) map[string]S3Env {
+	t.Helper()
+	return map[string]S3Env{
+		"minio": S3(t),
+		"seaweedfs": {
+			Endpoint:  Getenv(t, EnvS3BEndpoint),
+			AccessKey: Getenv(t, EnvS3BAccessKey),
+			SecretKey: Getenv(t, EnvS3BSecretKey),
+		},
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -13,28 +12,36 @@ import (
 	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/storage/s3"
 	"github.com/mediarepo/mediarepo/internal/storage/storagetest"
+	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
-// testConfig reads the MinIO that scripts/testenv starts. A missing
-// variable fails the test: the S3 backend is never silently untested.
-func testConfig(t *testing.T) s3.Config {
+// testConfigs returns a configuration for every S3 server of the test
+// environment (MinIO and SeaweedFS). A missing server fails the test: the
+// S3 backend is never silently untested against either.
+func testConfigs(t *testing.T) map[string]s3.Config {
 	t.Helper()
-	cfg := s3.Config{
-		Endpoint:  os.Getenv("MEDIAREPO_TEST_S3_ENDPOINT"),
-		AccessKey: os.Getenv("MEDIAREPO_TEST_S3_ACCESS_KEY"),
-		SecretKey: os.Getenv("MEDIAREPO_TEST_S3_SECRET_KEY"),
-		// Small parts so the suite's large objects go multi-part.
-		PartSize:    s3.MinPartSize,
-		Concurrency: 2,
-	}
-	if cfg.Endpoint == "" || cfg.AccessKey == "" || cfg.SecretKey == "" {
-		t.Fatal("MEDIAREPO_TEST_S3_ENDPOINT, MEDIAREPO_TEST_S3_ACCESS_KEY and MEDIAREPO_TEST_S3_SECRET_KEY are not set: " +
-			"run `make test`, which starts MinIO and sets them")
-	}
 	if storagetest.LargeSize < 2*s3.MinPartSize {
 		t.Fatalf("suite's LargeSize %d is not multi-part with %d-byte parts", storagetest.LargeSize, s3.MinPartSize)
 	}
-	return cfg
+	cfgs := map[string]s3.Config{}
+	for name, env := range testenv.S3Servers(t) {
+		cfgs[name] = s3.Config{
+			Endpoint:  env.Endpoint,
+			AccessKey: env.AccessKey,
+			SecretKey: env.SecretKey,
+			// Small parts so the suite's large objects go multi-part.
+			PartSize:    s3.MinPartSize,
+			Concurrency: 2,
+		}
+	}
+	return cfgs
+}
+
+// forEachServer runs fn as a subtest per S3 server.
+func forEachServer(t *testing.T, fn func(t *testing.T, cfg s3.Config)) {
+	for name, cfg := range testConfigs(t) {
+		t.Run(name, func(t *testing.T) { fn(t, cfg) })
+	}
 }
 
 // newStore creates a store on a fresh bucket and removes the bucket after
@@ -83,13 +90,13 @@ func dropBucket(t *testing.T, cfg s3.Config) {
 }
 
 func TestConformance(t *testing.T) {
-	cfg := testConfig(t)
-	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, cfg) })
+	forEachServer(t, func(t *testing.T, cfg s3.Config) {
+		storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, cfg) })
+	})
 }
 
 // The production path: sealing over S3 passes the same suite.
 func TestSealedConformance(t *testing.T) {
-	cfg := testConfig(t)
 	key := make([]byte, sealed.KeySize)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -98,14 +105,19 @@ func TestSealedConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storagetest.Run(t, func(t *testing.T) storage.Store { return sealed.New(newStore(t, cfg), kr) })
+	forEachServer(t, func(t *testing.T, cfg s3.Config) {
+		storagetest.Run(t, func(t *testing.T) storage.Store { return sealed.New(newStore(t, cfg), kr) })
+	})
 }
 
 // New creates the bucket once and reports truthfully whether the abort
 // rule is installed (MinIO refuses the rule: its own stale-upload expiry
 // covers it), and a second New on the same bucket works.
 func TestNewBucketAndLifecycle(t *testing.T) {
-	cfg := testConfig(t)
+	forEachServer(t, testNewBucketAndLifecycle)
+}
+
+func testNewBucketAndLifecycle(t *testing.T, cfg s3.Config) {
 	s := newStore(t, cfg)
 	ctx := context.Background()
 	c, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentialsFor(cfg)})
@@ -142,10 +154,11 @@ func TestNewBucketAndLifecycle(t *testing.T) {
 
 // Wrong credentials fail New instead of failing the first upload.
 func TestNewRefusesBadCredentials(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Bucket = "mrtest-badcreds"
-	cfg.SecretKey += "-wrong"
-	if _, err := s3.New(context.Background(), cfg); err == nil {
-		t.Fatal("New with a wrong secret key succeeded")
-	}
+	forEachServer(t, func(t *testing.T, cfg s3.Config) {
+		cfg.Bucket = "mrtest-badcreds"
+		cfg.SecretKey += "-wrong"
+		if _, err := s3.New(context.Background(), cfg); err == nil {
+			t.Fatal("New with a wrong secret key succeeded")
+		}
+	})
 }
