@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
@@ -86,7 +87,7 @@ func (c *Catalog) ModifyBlob(ctx context.Context, sha256 string, fn func(*media.
 			return media.Blob{}, 0, err
 		}
 		lastErr = err
-		if err := backoff(ctx, attempt); err != nil {
+		if err := catalog.Backoff(ctx, attempt); err != nil {
 			return media.Blob{}, 0, err
 		}
 	}

@@ -46,7 +46,7 @@ func (c *Catalog) AddRemoteBytes(ctx context.Context, delta, limit int64) (int64
 		}
 		c.metrics.conflicts.WithLabelValues("counter").Inc()
 		lastErr = err
-		if err := backoff(ctx, attempt); err != nil {
+		if err := catalog.Backoff(ctx, attempt); err != nil {
 			return 0, err
 		}
 	}

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -415,24 +414,11 @@ func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.
 			return media.Record{}, 0, err
 		}
 		lastErr = err
-		if err := backoff(ctx, attempt); err != nil {
+		if err := catalog.Backoff(ctx, attempt); err != nil {
 			return media.Record{}, 0, err
 		}
 	}
 	return media.Record{}, 0, fmt.Errorf("catalog: modify gave up after %d attempts: %w", c.opts.ModifyAttempts, lastErr)
-}
-
-// backoff sleeps a random time that grows with the attempt (at most ~50ms).
-func backoff(ctx context.Context, attempt int) error {
-	limit := time.Duration(1<<min(attempt, 6)) * 800 * time.Microsecond
-	t := time.NewTimer(rand.N(limit) + time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func encodeRecord(rec media.Record) (key string, data []byte, err error) {

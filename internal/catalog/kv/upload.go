@@ -92,7 +92,7 @@ func (c *Catalog) attach(ctx context.Context, up catalog.Upload) (string, error)
 			return d.Key, nil
 		}
 		if _, err = c.UpdateBlob(ctx, d.Next, brev); errors.Is(err, media.ErrConflict) {
-			if err := backoff(ctx, attempt); err != nil {
+			if err := catalog.Backoff(ctx, attempt); err != nil {
 				return "", err
 			}
 			continue

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"time"
 
@@ -215,17 +214,4 @@ func (c *Catalog) failed(op string, err error) error {
 		c.metrics.errors.WithLabelValues(op).Inc()
 	}
 	return err
-}
-
-// backoff sleeps a random time that grows with the attempt (at most ~50ms).
-func backoff(ctx context.Context, attempt int) error {
-	limit := time.Duration(1<<min(attempt, 6)) * 800 * time.Microsecond
-	t := time.NewTimer(rand.N(limit) + time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

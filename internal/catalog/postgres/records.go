@@ -204,7 +204,7 @@ func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.
 			return media.Record{}, 0, err
 		}
 		lastErr = err
-		if err := backoff(ctx, attempt); err != nil {
+		if err := catalog.Backoff(ctx, attempt); err != nil {
 			return media.Record{}, 0, err
 		}
 	}
