@@ -113,6 +113,7 @@ func (s *Server) build(ctx context.Context) error {
 		UnusedExpiresAfter: cfg.Media.UnusedExpiresAfter.D(), MaxPendingCreates: cfg.Media.MaxPendingCreates,
 		UploadWait: cfg.Scan.UploadWait.D(), DevMarkClean: cfg.Scan.DevMarkClean,
 		RefuseOpaque: cfg.Media.OpaqueContent == "refuse",
+		MemoryBudget: int64(cfg.Limits.MemoryBudget), Buffering: storeBuffering(cfg), MaxUploadsPerUser: cfg.Limits.MaxUploadsPerUser,
 	}, log, s.registry)
 	s.thumbs = s.thumbnails(svc)
 	scanner, err := s.scannerOptions(svc)
@@ -154,6 +155,16 @@ func (s *Server) build(ctx context.Context) error {
 	}
 	s.Admin = s.adminHandler()
 	return nil
+}
+
+// storeBuffering is what the configured blob store holds in memory per
+// upload (the S3 store buffers parts; the filesystem store nothing).
+func storeBuffering(cfg config.Config) service.Buffering {
+	if cfg.Storage.Backend != "s3" {
+		return service.Buffering{}
+	}
+	part := int64(cfg.Storage.S3.PartSize)
+	return service.Buffering{SinglePut: part, Known: part * int64(cfg.Storage.S3.Concurrency), Unknown: part}
 }
 
 // Run runs the background work (scan workers, reconciler) until ctx ends.

@@ -265,6 +265,14 @@ type Limits struct {
 	// MaxConcurrentScans bounds content-scanner checks in flight on one
 	// replica (each may decrypt and scan a whole file); past it 503.
 	MaxConcurrentScans int `yaml:"max_concurrent_scans"`
+	// MemoryBudget bounds what uploads and remote fetches in flight may
+	// buffer together on one replica: each is charged what the store
+	// holds for it (S3: part_size × concurrency for a large upload of
+	// known size, one part_size for an unknown size, 256 KiB otherwise).
+	// Past it an upload is refused at once (429 with Retry-After).
+	MemoryBudget ByteSize `yaml:"memory_budget"`
+	// MaxUploadsPerUser bounds one user's uploads in flight.
+	MaxUploadsPerUser int `yaml:"max_uploads_per_user"`
 }
 
 // HTTP hardens the listeners.
@@ -309,7 +317,7 @@ func Default() Config {
 		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
 		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400,
 			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10,
-			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8},
+			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8, MemoryBudget: 512 << 20, MaxUploadsPerUser: 4},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
 		URLPreview:  defaultURLPreview(),

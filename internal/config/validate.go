@@ -155,6 +155,15 @@ func (c *Config) Validate() error {
 	if c.Limits.ScansPerSecond <= 0 || c.Limits.ScanBurst < 1 || c.Limits.MaxConcurrentScans < 1 {
 		bad("limits: scans_per_second > 0, scan_burst ≥ 1 and max_concurrent_scans ≥ 1 are required")
 	}
+	if c.Limits.MaxUploadsPerUser < 1 {
+		bad("limits.max_uploads_per_user: must be ≥ 1")
+	}
+	if c.Storage.Backend == "s3" && int64(c.Limits.MemoryBudget) < int64(c.Storage.S3.PartSize)*int64(c.Storage.S3.Concurrency) {
+		bad("limits.memory_budget (%d) is below one large S3 upload (part_size × concurrency = %d)", c.Limits.MemoryBudget, int64(c.Storage.S3.PartSize)*int64(c.Storage.S3.Concurrency))
+	}
+	if c.Limits.MemoryBudget < 1<<20 {
+		bad("limits.memory_budget: must be ≥ 1 MiB")
+	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies: %v", err)
 	}

@@ -60,8 +60,9 @@ func (s *syncBuffer) String() string {
 
 // fixtureOptions adjust a publicFixture before it starts.
 type fixtureOptions struct {
-	api    func(*Options)
-	remote func(*service.Service) // enables federation fetching
+	api     func(*Options)
+	service func(*service.Options)
+	remote  func(*service.Service) // enables federation fetching
 }
 
 func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
@@ -70,8 +71,11 @@ func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cat, blobs := realParts(t, testenv.JetStream(t), log)
 	reg := prometheus.NewRegistry()
-	svc := service.New(blobs, cat, nil, service.Options{MaxUploadSize: 1 << 20,
-		UnusedExpiresAfter: time.Hour, MaxPendingCreates: 5, DevMarkClean: true}, log, reg)
+	sopts := service.Options{MaxUploadSize: 1 << 20, UnusedExpiresAfter: time.Hour, MaxPendingCreates: 5, DevMarkClean: true}
+	if fo.service != nil {
+		fo.service(&sopts)
+	}
+	svc := service.New(blobs, cat, nil, sopts, log, reg)
 	if fo.remote != nil {
 		fo.remote(svc)
 	}

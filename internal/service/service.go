@@ -78,6 +78,13 @@ type Options struct {
 	// RefuseOpaque refuses, on the endpoints that serve without a key,
 	// content that looks encrypted (media.opaque_content: refuse).
 	RefuseOpaque bool
+	// MemoryBudget bounds what uploads and remote fetches in flight may
+	// buffer together (0: unbounded); Buffering says what one costs.
+	// Past it a write is refused at once (ErrLimitExceeded).
+	MemoryBudget int64
+	Buffering    Buffering
+	// MaxUploadsPerUser bounds one user's uploads in flight (0: unbounded).
+	MaxUploadsPerUser int
 }
 
 // Service runs uploads and downloads.
@@ -92,6 +99,8 @@ type Service struct {
 	metrics *metrics
 	// remote fetches media of other servers (nil: federation off); remote.go.
 	remote *remote
+	// admission bounds writes in flight (admission.go).
+	admission *admission
 }
 
 // New returns a Service. jobs may be nil only with DevMarkClean.
@@ -100,7 +109,8 @@ func New(blobs Blobs, catalog Catalog, jobs Jobs, opts Options, log *slog.Logger
 		log.Warn("DEVELOPMENT MODE: uploads are marked clean WITHOUT scanning (scan.dev_mark_clean)")
 	}
 	return &Service{blobs: blobs, catalog: catalog, jobs: newRetryingJobs(jobs, log), opts: opts,
-		policy: NewTypePolicy(opts.BlockedTypes), log: log, now: time.Now, metrics: newMetrics(reg)}
+		policy: NewTypePolicy(opts.BlockedTypes), log: log, now: time.Now, metrics: newMetrics(reg),
+		admission: newAdmission(opts.MemoryBudget, opts.Buffering, opts.MaxUploadsPerUser)}
 }
 
 // MaxUploadSize is the upload cap in bytes (for the config endpoint).

@@ -255,6 +255,12 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		s.metrics.uploads.WithLabelValues("type_forbidden").Inc()
 		return media.Content{}, fmt.Errorf("%w: declared %s", media.ErrTypeForbidden, up.DeclaredType)
 	}
+	release, err := s.admission.admit(up.Uploader, up.ContentLength)
+	if err != nil {
+		s.metrics.uploads.WithLabelValues("limited").Inc()
+		return media.Content{}, err
+	}
+	defer release()
 	in := newIngest(up.Body, s.opts.MaxUploadSize, s.policy)
 	key := MediaPrefix + media.NewMediaID()
 	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}

@@ -30,7 +30,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		}
 		body = bytes.NewReader(nil)
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, body, size, s.put)
+	opts := s.put
+	if size < 0 {
+		// Unknown size: one part at a time through one buffer (PartSize),
+		// not Concurrency buffers filled at the first byte.
+		opts.NumThreads, opts.ConcurrentStreamParts = 1, false
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
 	if err != nil {
 		if src.err != nil {
 			return fmt.Errorf("s3: put %s: %w", key, src.err)
