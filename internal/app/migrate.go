@@ -60,7 +60,7 @@ func migrateCommand(ctx context.Context, cfg config.Config, args []string, log *
 	from := fs.String("from", "kv", "source backend (kv)")
 	to := fs.String("to", "postgres", "destination backend (postgres), configured in catalog.postgres")
 	workers := fs.Int("workers", 8, "concurrent writes to the destination")
-	dsnFile := fs.String("postgres-dsn-file", "", "file holding the destination's PostgreSQL connection string")
+	dsnFile := fs.String("postgres-dsn-file", cfg.Catalog.Postgres.DSNFile, "file holding the destination's PostgreSQL connection string (default: catalog.postgres.dsn_file)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
