@@ -117,7 +117,7 @@ func TestEveryAlertFiresAndStaysSilent(t *testing.T) {
 	}
 	for _, want := range []string{
 		"MediarepoSignaturesTooOld", "MediarepoEngineDown", "MediarepoScanQueueGrowing", "MediarepoScansFailing",
-		"MediarepoStoreErrors", "MediarepoCatalogErrors", "MediarepoReconcilerWithoutLeader",
+		"MediarepoStoreErrors", "MediarepoCatalogErrors", "MediarepoReconcilerWithoutLeader", "MediarepoReportOutboxFailing",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s is missing", want)

@@ -19,6 +19,8 @@ import (
 var onFirstEvent = map[string]string{
 	"mediarepo_store_errors_total":   "counted by operation on the first blob store failure",
 	"mediarepo_catalog_errors_total": "counted by operation on the first catalog failure",
+	"mediarepo_reports_failed_total": "counted by sink; exported once report sinks are configured",
+	"mediarepo_reports_sent_total":   "counted by sink; exported once report sinks are configured",
 }
 
 // exportedFamilies lists the metric families on the instance's /metrics.
