@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-go tour bench bench-scale vet fmt testenv-up testenv-down clean images sbom vuln
+.PHONY: all build run test test-go test-faults tour bench bench-scale vet fmt testenv-up testenv-down clean images sbom vuln
 
 all: build
 
@@ -43,6 +43,16 @@ tour:
 
 test-go: vet
 	$(GO) test -count=1 -timeout 20m ./...
+
+# test-faults: the long fault test (scripts/cluster; internal/faults): 20
+# runs of 2 minutes of load with kills at shifting moments, then all three
+# NATS servers killed at once with sync_interval always and with the NATS
+# default. `make test` runs one short run.
+FAULT_RUNS ?= 20
+FAULT_DURATION ?= 2m
+test-faults:
+	./scripts/testenv run -- env MEDIAREPO_FAULTS_RUNS=$(FAULT_RUNS) MEDIAREPO_FAULTS_DURATION=$(FAULT_DURATION) \
+		$(GO) test -count=1 -v -timeout 150m -run 'TestFaults|TestAllNATSKilled' ./internal/faults/
 
 bench:
 	./scripts/testenv run -- ./scripts/bench
