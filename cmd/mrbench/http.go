@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/config"
@@ -414,9 +416,55 @@ func (r *httpRun) memory(ctx context.Context) error {
 			if err := r.freshMemory(ctx, backend, func(m *memProbe) error { return m.measure("many", many(m.c)) }); err != nil {
 				return err
 			}
+			if backend == "s3" {
+				if err := r.freshMemory(ctx, backend, func(m *memProbe) error { return m.measure("slow", r.slowUploads(ctx, m.c)) }); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// slowUploads sends rss-concurrency uploads of unknown size at once, each
+// trickling at 256 KB/s for 4 s (the stalled clients): the memory
+// budget must bound what they hold; the ones past it answer 429.
+func (r *httpRun) slowUploads(ctx context.Context, c *apiClient) func() error {
+	return func() error {
+		var ok, limited atomic.Int64
+		_, err := concurrently(ctx, r.f.rssConc, r.f.rssConc, func(ctx context.Context) error {
+			body := &trickleReader{r: r.upContent.large(1 << 20), left: 1 << 20}
+			_, err := c.upload(ctx, body, -1)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case strings.Contains(err.Error(), "429"):
+				limited.Add(1)
+			default:
+				return err
+			}
+			return nil
+		})
+		fmt.Printf("  s3 slow: %d slow uploads of unknown size at once: %d stored, %d refused 429 (memory budget)\n",
+			r.f.rssConc, ok.Load(), limited.Load())
+		return err
+	}
+}
+
+// trickleReader yields 64 KiB every 250 ms.
+type trickleReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (t *trickleReader) Read(p []byte) (int, error) {
+	if t.left <= 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(250 * time.Millisecond)
+	n, err := t.r.Read(p[:min(int64(len(p)), 64<<10, t.left)])
+	t.left -= int64(n)
+	return n, err
 }
 
 // memProbe measures one fresh instance's memory.
