@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -24,6 +25,12 @@ const (
 	// DefaultConcurrency is the number of parts buffered and uploaded in
 	// parallel per upload when Config.Concurrency is zero.
 	DefaultConcurrency = 2
+	// MaxIdleConnsPerHost is how many idle connections to the endpoint
+	// the client keeps. minio-go's default of 16 is the request
+	// concurrency of one busy chat server: with uploads' HEADs beside
+	// their PUTs, more are in flight at once, and every connection above
+	// 16 was closed after its request and dialled anew for the next.
+	MaxIdleConnsPerHost = 128
 	// lifecycleRuleID names the rule New installs.
 	lifecycleRuleID = "mediarepo-abort-incomplete-multipart"
 )
@@ -81,10 +88,15 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	transport, err := newTransport(cfg.UseTLS)
+	if err != nil {
+		return nil, fmt.Errorf("s3: transport for %s: %w", cfg.Endpoint, err)
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: cfg.UseTLS,
-		Region: cfg.Region,
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    cfg.UseTLS,
+		Region:    cfg.Region,
+		Transport: transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
@@ -119,6 +131,19 @@ func PutOptions(partSize uint64, concurrency uint) minio.PutObjectOptions {
 		ConcurrentStreamParts: concurrency > 1,
 		DisableContentSha256:  true,
 	}
+}
+
+// newTransport is the HTTP transport of the Store's client: minio-go's
+// default (timeouts, TLS 1.2+, no transparent decompression) keeping up
+// to MaxIdleConnsPerHost idle connections to the endpoint.
+func newTransport(secure bool) (*http.Transport, error) {
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	tr.MaxIdleConns = max(tr.MaxIdleConns, MaxIdleConnsPerHost)
+	return tr, nil
 }
 
 func (s *Store) ensureBucket(ctx context.Context, region string) error {
