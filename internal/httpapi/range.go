@@ -69,11 +69,16 @@ func etagMatch(header, sha string) bool {
 // downloads and long-polls.
 const writeStall = 60 * time.Second
 
-// copyWithDeadlines streams src to w in 256 KiB chunks, extending the
-// write deadline before each chunk.
-func copyWithDeadlines(w http.ResponseWriter, src io.Reader) error {
+// copyChunk is the largest chunk copyWithDeadlines writes at once.
+const copyChunk = 256 << 10
+
+// copyWithDeadlines streams src, of about length bytes, to w in chunks of
+// at most 256 KiB, extending the write deadline before each chunk. The
+// buffer is no larger than the content (a 10 KB thumbnail does not pay
+// for 256 KiB), at least 4 KiB so a short length never stalls the copy.
+func copyWithDeadlines(w http.ResponseWriter, src io.Reader, length int64) error {
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, min(max(length, 4<<10), copyChunk))
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
