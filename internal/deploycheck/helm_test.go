@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -418,3 +419,23 @@ func TestChartProblemsReportsBreakage(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// values.yaml is documented line by line: every key has a comment on the
+// line above it (or is a list item's first key under a commented list).
+func TestHelmValuesDocumentedLineByLine(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`^\s*(- )?[A-Za-z0-9_./-]+:`)
+	lines := strings.Split(string(b), "\n")
+	for i, line := range lines {
+		if !key.MatchString(line) || i == 0 {
+			continue
+		}
+		prev := strings.TrimSpace(lines[i-1])
+		if !strings.HasPrefix(prev, "#") {
+			t.Errorf("values.yaml:%d: %q has no comment on the line above", i+1, strings.TrimSpace(line))
+		}
+	}
+}
