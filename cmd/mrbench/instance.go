@@ -91,7 +91,7 @@ func (o instanceOptions) yaml(listen, admin string) (string, error) {
 		fmt.Fprintf(&b, "  clamd: %s\n", o.clamd)
 	}
 	fmt.Fprintf(&b, "media:\n  max_upload_size: %d\n  opaque_content: serve\n", o.maxUpload)
-	b.WriteString("limits:\n  uploads_per_second: 1000000\n  upload_burst: 1000000\n  downloads_per_second: 1000000\n  download_burst: 1000000\n")
+	b.WriteString("limits:\n  uploads_per_second: 1000000\n  upload_burst: 1000000\n  downloads_per_second: 1000000\n  download_burst: 1000000\n  max_uploads_per_user: 1000\n")
 	return b.String(), nil
 }
 

@@ -317,7 +317,7 @@ func Default() Config {
 		Thumbnails:     Thumbnails{Enabled: true, MaxPixels: 32_000_000, MaxFrames: 500, Concurrency: 2},
 		Limits: Limits{UploadsPerSecond: 50, UploadBurst: 100, DownloadsPerSecond: 200, DownloadBurst: 400,
 			UnauthenticatedPerSecond: 10, UnauthenticatedBurst: 20, FailedAuthPerSecond: 1, FailedAuthBurst: 10,
-			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8, MemoryBudget: 512 << 20, MaxUploadsPerUser: 4},
+			ScansPerSecond: 2, ScanBurst: 20, MaxConcurrentScans: 8, MemoryBudget: 512 << 20, MaxUploadsPerUser: 16},
 		HTTP: HTTP{ReadHeaderTimeout: Duration(10 * time.Second), MinBodyRate: 1024,
 			IdleTimeout: Duration(2 * time.Minute)},
 		URLPreview:  defaultURLPreview(),
