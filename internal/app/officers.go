@@ -10,6 +10,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
+	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/service"
@@ -58,7 +59,12 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	}
 	s.runners = append(s.runners, sessions.Run)
 	rv, err := review.New(s.catalog, s.blobs, s.jobs, aud, review.Options{
-		MediaPrefix: service.MediaPrefix, QuarantinePrefix: service.QuarantinePrefix}, s.log, s.registry)
+		MediaPrefix: service.MediaPrefix, QuarantinePrefix: service.QuarantinePrefix,
+		OnDeleted: func(ctx context.Context, rec media.Record) {
+			if !rec.Remote {
+				s.svc.ReleaseUsage(ctx, rec.Uploader, rec.Size)
+			}
+		}}, s.log, s.registry)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/httpapi"
@@ -115,6 +116,12 @@ func (s *Server) build(ctx context.Context) error {
 		RefuseOpaque: cfg.Media.OpaqueContent == "refuse",
 		MemoryBudget: int64(cfg.Limits.MemoryBudget), Buffering: storeBuffering(cfg), MaxUploadsPerUser: cfg.Limits.MaxUploadsPerUser,
 	}, log, s.registry)
+	q := cfg.Quotas
+	svc.EnableQuotas(s.catalog, service.Quotas{InfoURI: q.InfoURI, IncreaseURI: q.IncreaseURI,
+		Limit: func(user string) catalog.Usage {
+			b, f := q.Limit(user)
+			return catalog.Usage{Bytes: b, Files: f}
+		}})
 	s.thumbs = s.thumbnails(svc)
 	scanner, err := s.scannerOptions(svc)
 	if err != nil {

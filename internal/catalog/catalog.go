@@ -205,6 +205,7 @@ type Catalog interface {
 	Intents
 	Reservations
 	RemoteRetention
+	Usages
 }
 
 // Apply applies one state-machine change to the stored record with a

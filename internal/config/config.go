@@ -54,6 +54,8 @@ type Config struct {
 	Catalog Catalog `yaml:"catalog"`
 	// Maintenance configures the reconciler (maintenance.go).
 	Maintenance Maintenance `yaml:"maintenance"`
+	// Quotas configures per-user storage quotas (quotas.go).
+	Quotas Quotas `yaml:"quotas"`
 }
 
 // ServerName is one Matrix server name served by this mediarepo and the

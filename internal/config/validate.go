@@ -175,6 +175,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Federation.validate(c.Servers, c.Media.MaxUploadSize)...)
 	errs = append(errs, c.URLPreview.validate(c.Media.MaxUploadSize)...)
 	errs = append(errs, c.Maintenance.validate()...)
+	errs = append(errs, c.Quotas.validate()...)
 	return errors.Join(errs...)
 }
 

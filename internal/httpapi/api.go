@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/service"
 )
@@ -28,6 +29,8 @@ type Media interface {
 	Lookup(ctx context.Context, origin, id string) (media.Record, error)
 	Open(ctx context.Context, rec media.Record, offset, length int64) (io.ReadCloser, error)
 	MaxUploadSize() int64
+	// Usage returns a user's storage usage and limits (zero: unlimited).
+	Usage(ctx context.Context, userID string) (used, limit catalog.Usage, err error)
 }
 
 // Options configure the public API.
@@ -159,7 +162,7 @@ func (a *API) routeTable() []route {
 		{"legacy_config", "/_matrix/media/v3/config", []string{"GET"}, true, a.config},
 		{"legacy_download", "/_matrix/media/v3/download/{serverName}/{mediaId}", []string{"GET", "HEAD"}, false, a.legacyDownload},
 		{"legacy_download_named", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", []string{"GET", "HEAD"}, false, a.legacyDownload},
-	}, append(append(a.scannerRoutes(), a.thumbnailRoutes()...), a.previewRoutes()...)...)
+	}, append(append(append(a.scannerRoutes(), a.thumbnailRoutes()...), a.previewRoutes()...), a.usageRoutes()...)...)
 }
 
 func (a *API) routes() *mux.Router {

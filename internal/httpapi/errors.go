@@ -21,6 +21,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/preview"
 	"github.com/mediarepo/mediarepo/internal/review"
 	"github.com/mediarepo/mediarepo/internal/scan"
+	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/session"
 	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/thumbnail"
@@ -74,9 +75,9 @@ var errorTable = []struct {
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{catalog.ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
-	{preview.ErrBadURL, apiError{status: 400, errcode: "M_INVALID_PARAM"}},
-	{preview.ErrDenied, apiError{status: 403, errcode: "M_FORBIDDEN"}},
-	{preview.ErrFetchFailed, apiError{status: 502, errcode: "M_UNKNOWN"}},
+	{preview.ErrBadURL, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},
+	{preview.ErrDenied, apiError{status: 403, errcode: "M_FORBIDDEN", msg: "this URL is not previewed"}},
+	{preview.ErrFetchFailed, apiError{status: 502, errcode: "M_UNKNOWN", msg: "fetching the URL failed"}},
 	{federation.ErrUnauthorized, apiError{status: 401, errcode: "M_UNAUTHORIZED"}},
 	{federation.ErrPeerNotAllowed, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{federation.ErrRemoteTooLarge, apiError{status: 502, errcode: "M_TOO_LARGE"}},
@@ -90,6 +91,7 @@ var errorTable = []struct {
 	{media.ErrCannotOverwrite, apiError{status: 409, errcode: "M_CANNOT_OVERWRITE_MEDIA"}},
 	{media.ErrForbidden, apiError{status: 403, errcode: "M_FORBIDDEN"}},
 	{media.ErrTooLarge, apiError{status: 413, errcode: "M_TOO_LARGE", detail: true}},
+	{service.ErrUserLimitExceeded, apiError{status: 403, errcode: "M_USER_LIMIT_EXCEEDED", detail: true}},
 	{media.ErrTypeForbidden, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MIME_TYPE_FORBIDDEN"}},
 	{media.ErrHashBlocked, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
 	{media.ErrNotClean, apiError{status: 403, errcode: "M_FORBIDDEN", reason: "MCS_MEDIA_NOT_CLEAN"}},
@@ -158,6 +160,11 @@ type matrixError struct {
 	Error        string `json:"error"`
 	Reason       string `json:"reason,omitempty"`
 	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
+	// MSC4335 (M_USER_LIMIT_EXCEEDED): where the limit is explained and,
+	// for a soft limit, where it can be raised.
+	InfoURI     string `json:"info_uri,omitempty"`
+	SoftLimit   bool   `json:"soft_limit,omitempty"`
+	IncreaseURI string `json:"increase_uri,omitempty"`
 }
 
 // publicMessage is what a client is told: a short stable message for the
@@ -184,6 +191,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	logFailure(r, log, api, err)
 	body := matrixError{ErrCode: api.errcode, Error: publicMessage(api, err), Reason: api.reason}
+	var ule *service.UserLimitError
+	if errors.As(err, &ule) {
+		body.InfoURI, body.IncreaseURI, body.SoftLimit = ule.InfoURI, ule.IncreaseURI, ule.IncreaseURI != ""
+	}
 	if api.retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(api.retry))
 		if api.status == http.StatusTooManyRequests {

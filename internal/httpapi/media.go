@@ -90,7 +90,19 @@ func (a *API) uploadRequest(w http.ResponseWriter, r *http.Request) (service.Upl
 
 // config answers GET /_matrix/client/v1/media/config.
 func (a *API) config(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]int64{"m.upload.size": a.media.MaxUploadSize()})
+	cfg := map[string]int64{"m.upload.size": a.media.MaxUploadSize()}
+	_, limit, err := a.media.Usage(r.Context(), userID(r.Context()))
+	if err != nil {
+		return err
+	}
+	// MSC4034: the user's storage limits, stable and unstable names.
+	if limit.Bytes > 0 {
+		cfg["m.storage.size"], cfg["org.matrix.msc4034.storage.size"] = limit.Bytes, limit.Bytes
+	}
+	if limit.Files > 0 {
+		cfg["m.storage.max_files"], cfg["org.matrix.msc4034.storage.max_files"] = limit.Files, limit.Files
+	}
+	writeJSON(w, http.StatusOK, cfg)
 	return nil
 }
 

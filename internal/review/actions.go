@@ -61,6 +61,9 @@ func (r *Reviewer) delete(ctx context.Context, q Request, origin, id, action str
 	if err == nil {
 		detail, err = r.dropBlob(ctx, q, res.Record, res.Changed, block)
 	}
+	if res.Changed && r.opts.OnDeleted != nil {
+		r.opts.OnDeleted(ctx, res.Record)
+	}
 	res.Detail = detail
 	res.AuditSeq, err = r.record(ctx, q, action, media.MXC(origin, id), string(from), string(res.Record.State), outcomeOf(res.Changed), detail, err)
 	return res, err

@@ -171,7 +171,7 @@ func TestBulkActions(t *testing.T) {
 		t.Fatalf("by uploader: %d %+v %v", len(entries), usage, err)
 	}
 	top, err := f.rv.TopUsage(ctx, 1)
-	if err != nil || len(top) != 1 || top[0].UserID != "@alice:example.org" {
+	if err != nil || len(top) != 1 || top[0].UserID != "@alice:example.org" || top[0].Bytes != 3000 || top[0].Count != 3 {
 		t.Fatalf("top usage: %+v %v", top, err)
 	}
 
@@ -189,6 +189,9 @@ func TestBulkActions(t *testing.T) {
 	b, err = f.rv.EraseUploader(ctx, officer, "@alice:example.org")
 	if err != nil || b.Changed != 3 {
 		t.Fatalf("erase: %+v %v", b, err)
+	}
+	if u, err := f.cat.GetUsage(ctx, "@alice:example.org"); err != nil || u.Bytes != 0 || u.Files != 0 {
+		t.Fatalf("usage after the erasure: %+v %v, want zero", u, err)
 	}
 	for _, rec := range mine {
 		if got := f.get(rec.ID); got.State != media.StateDeleted {

@@ -94,7 +94,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	svc := service.New(blobs, cat, q, service.Options{MaxUploadSize: 10 << 20}, log, reg)
-	rv, err := New(cat, blobs, q, aud, Options{MediaPrefix: service.MediaPrefix, QuarantinePrefix: service.QuarantinePrefix}, log, reg)
+	svc.EnableQuotas(cat, service.Quotas{}) // usage is counted, as mediarepo does
+	rv, err := New(cat, blobs, q, aud, Options{MediaPrefix: service.MediaPrefix, QuarantinePrefix: service.QuarantinePrefix,
+		OnDeleted: func(ctx context.Context, rec media.Record) { svc.ReleaseUsage(ctx, rec.Uploader, rec.Size) }}, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

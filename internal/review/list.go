@@ -244,37 +244,20 @@ func (r *Reviewer) ByUploader(ctx context.Context, userID string) ([]Entry, Usag
 	return out, u, nil
 }
 
-// TopUsage returns the limit uploaders storing the most bytes. It walks
-// every record: an occasional report, not a per-request call.
+// TopUsage returns the limit uploaders storing the most bytes, from the
+// per-user usage counters (the ones quotas use): it reads no record.
+// Count is the files counted, ByState stays empty.
 func (r *Reviewer) TopUsage(ctx context.Context, limit int) ([]Usage, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	by := map[string]*Usage{}
-	err := r.cat.Walk(ctx, func(e catalog.Entry) error {
-		if e.Record.Uploader == "" {
-			return nil
-		}
-		u := by[e.Record.Uploader]
-		if u == nil {
-			u = &Usage{UserID: e.Record.Uploader, ByState: map[media.State]int{}}
-			by[e.Record.Uploader] = u
-		}
-		u.add(e.Record)
-		return nil
-	})
+	top, err := r.cat.TopUsages(ctx, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Usage, 0, len(by))
-	for _, u := range by {
-		out = append(out, *u)
+	out := make([]Usage, 0, len(top))
+	for _, u := range top {
+		out = append(out, Usage{UserID: u.UserID, Count: int(u.Files), Bytes: u.Bytes, ByState: map[media.State]int{}})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Bytes != out[j].Bytes {
-			return out[i].Bytes > out[j].Bytes
-		}
-		return out[i].UserID < out[j].UserID
-	})
-	return out[:min(limit, len(out))], nil
+	return out, nil
 }

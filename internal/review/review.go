@@ -74,6 +74,7 @@ var (
 type Catalog interface {
 	catalog.Records
 	catalog.Lookups
+	catalog.Usages
 	GetBlob(ctx context.Context, sha256 string) (media.Blob, uint64, error)
 	CreateBlob(ctx context.Context, b media.Blob) (uint64, error)
 	ModifyBlob(ctx context.Context, sha256 string, fn func(*media.Blob) error) (media.Blob, uint64, error)
@@ -124,6 +125,9 @@ type Options struct {
 	// MediaPrefix and QuarantinePrefix are the blob key prefixes
 	// (service.MediaPrefix, service.QuarantinePrefix).
 	MediaPrefix, QuarantinePrefix string
+	// OnDeleted, when set, is told of every record a delete or erasure
+	// turned into a tombstone (for the uploader's storage usage).
+	OnDeleted func(ctx context.Context, rec media.Record)
 }
 
 // Reviewer carries out officer actions. It is safe for concurrent use.

@@ -78,7 +78,7 @@ func (s *Service) Import(ctx context.Context, im Imported) (media.Record, error)
 		ctype = "application/octet-stream"
 	}
 	c, intent, err := s.store(ctx, Upload{Origin: im.Origin, Uploader: im.Uploader, Filename: im.Filename,
-		DeclaredType: ctype, Body: im.Body, ContentLength: im.Size}, im.ID)
+		DeclaredType: ctype, Body: im.Body, ContentLength: im.Size, importing: true}, im.ID)
 	if err != nil {
 		return media.Record{}, err
 	}
@@ -90,6 +90,7 @@ func (s *Service) Import(ctx context.Context, im Imported) (media.Record, error)
 	// giveUp drops what store took when no record will name it.
 	giveUp := func() {
 		s.dropRef(context.WithoutCancel(ctx), c)
+		s.ReleaseUsage(ctx, im.Uploader, c.Size)
 		s.dropIntent(context.WithoutCancel(ctx), intent)
 	}
 	if im.SHA256 != "" && c.SHA256 != im.SHA256 {

@@ -101,6 +101,8 @@ type Service struct {
 	remote *remote
 	// admission bounds writes in flight (admission.go).
 	admission *admission
+	// quota counts uploads per user (nil: no quotas); quota.go.
+	quota *quota
 }
 
 // New returns a Service. jobs may be nil only with DevMarkClean.

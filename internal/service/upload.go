@@ -22,6 +22,9 @@ type Upload struct {
 	// the cap is refused before any byte is read; a lying one is caught
 	// while streaming.
 	ContentLength int64
+	// importing counts the upload against its uploader's quota without
+	// refusing it (imported media counts, but is never lost to a quota).
+	importing bool
 }
 
 // Upload stores a one-shot upload (POST /_matrix/media/v3/upload) and
@@ -35,6 +38,7 @@ func (s *Service) Upload(ctx context.Context, up Upload) (media.Record, error) {
 	rec := media.NewPending(up.Origin, id, up.Uploader, s.now(), c)
 	rec, rev, err := s.record(ctx, rec, 0)
 	if err != nil {
+		s.ReleaseUsage(ctx, up.Uploader, c.Size)
 		return media.Record{}, fmt.Errorf("recording upload: %w", err)
 	}
 	return s.afterUpload(ctx, rec, rev)
@@ -124,6 +128,7 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 	}
 	if err != nil {
 		s.discardBlob(context.WithoutCancel(ctx), c.BlobKey)
+		s.ReleaseUsage(ctx, up.Uploader, c.Size)
 		return media.Record{}, err
 	}
 	rec, rev, err = s.record(ctx, rec, rev)
@@ -131,6 +136,7 @@ func (s *Service) UploadTo(ctx context.Context, id string, up Upload) (media.Rec
 		err = fmt.Errorf("%w: a concurrent upload won", media.ErrCannotOverwrite)
 	}
 	if err != nil {
+		s.ReleaseUsage(ctx, up.Uploader, c.Size)
 		return media.Record{}, err
 	}
 	return s.afterUpload(ctx, rec, rev)
@@ -261,14 +267,22 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		return media.Content{}, err
 	}
 	defer release()
-	in := newIngest(up.Body, s.opts.MaxUploadSize, s.policy)
+	// The quota is taken before a byte is read (one file and the declared
+	// length) and the body may not pass what it has left.
+	hold, err := s.holdQuota(ctx, up, !up.importing)
+	if err != nil {
+		return media.Content{}, err
+	}
+	in := newIngest(hold.body(up.Body), s.opts.MaxUploadSize, s.policy)
 	key := MediaPrefix + media.NewMediaID()
 	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
 	if err := s.catalog.PutIntent(ctx, intent); err != nil {
+		hold.release(ctx)
 		s.metrics.uploads.WithLabelValues("failed").Inc()
 		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
 	}
 	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
+		hold.release(ctx)
 		// A failed put may still have stored the object (S3 answered
 		// after the request was cancelled): remove it before the intent.
 		s.discardBlob(context.WithoutCancel(ctx), key)
@@ -285,6 +299,7 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
 		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
 		TypeCheck: typeCheck(in.head, in.sniffed)}
+	hold.settle(ctx, c.Size)
 	return c, nil
 }
 
