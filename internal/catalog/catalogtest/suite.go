@@ -46,6 +46,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ReserveLimit", testReserveLimit},
 		{"ListRemoteBefore", testListRemoteBefore},
 		{"Intents", testIntents},
+		{"Usages", testUsages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

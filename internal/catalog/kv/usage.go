@@ -97,7 +97,9 @@ func (c *Catalog) TopUsages(ctx context.Context, n int) ([]catalog.UserUsage, er
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, catalog.UserUsage{UserID: user, Usage: u})
+		if u != (catalog.Usage{}) {
+			out = append(out, catalog.UserUsage{UserID: user, Usage: u})
+		}
 	}
 	slices.SortFunc(out, func(a, b catalog.UserUsage) int {
 		if a.Bytes != b.Bytes {
