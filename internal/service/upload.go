@@ -230,6 +230,7 @@ func (s *Service) store(ctx context.Context, up Upload, id string) (media.Conten
 	}
 	if err != nil {
 		s.discardBlob(context.WithoutCancel(ctx), key)
+		s.ReleaseUsage(ctx, up.Uploader, c.Size)
 		return media.Content{}, "", err
 	}
 	if shared != key {
