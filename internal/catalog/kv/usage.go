@@ -59,7 +59,7 @@ func (c *Catalog) AddUsage(ctx context.Context, userID string, delta, limit cata
 		}
 		c.metrics.conflicts.WithLabelValues("counter").Inc()
 		lastErr = err
-		if err := backoff(ctx, attempt); err != nil {
+		if err := catalog.Backoff(ctx, attempt); err != nil {
 			return catalog.Usage{}, err
 		}
 	}
