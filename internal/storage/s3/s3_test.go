@@ -18,7 +18,7 @@ import (
 // testConfigs returns a configuration for every S3 server of the test
 // environment (MinIO and SeaweedFS). A missing server fails the test: the
 // S3 backend is never silently untested against either.
-func testConfigs(t *testing.T) map[string]s3.Config {
+func testConfigs(t testing.TB) map[string]s3.Config {
 	t.Helper()
 	if storagetest.LargeSize < 2*s3.MinPartSize {
 		t.Fatalf("suite's LargeSize %d is not multi-part with %d-byte parts", storagetest.LargeSize, s3.MinPartSize)
@@ -46,7 +46,7 @@ func forEachServer(t *testing.T, fn func(t *testing.T, cfg s3.Config)) {
 
 // newStore creates a store on a fresh bucket and removes the bucket after
 // the test, failing if multipart uploads were left behind.
-func newStore(t *testing.T, cfg s3.Config) *s3.Store {
+func newStore(t testing.TB, cfg s3.Config) *s3.Store {
 	t.Helper()
 	var suffix [6]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
@@ -64,7 +64,7 @@ func newStore(t *testing.T, cfg s3.Config) *s3.Store {
 
 // dropBucket checks that no multipart upload was left incomplete, then
 // empties and removes the bucket.
-func dropBucket(t *testing.T, cfg s3.Config) {
+func dropBucket(t testing.TB, cfg s3.Config) {
 	ctx := context.Background()
 	c, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentialsFor(cfg)})
 	if err != nil {
@@ -97,6 +97,15 @@ func TestConformance(t *testing.T) {
 
 // The production path: sealing over S3 passes the same suite.
 func TestSealedConformance(t *testing.T) {
+	kr := testKeyring(t)
+	forEachServer(t, func(t *testing.T, cfg s3.Config) {
+		storagetest.Run(t, func(t *testing.T) storage.Store { return sealed.New(newStore(t, cfg), kr) })
+	})
+}
+
+// testKeyring is a keyring of one fresh random master key.
+func testKeyring(t testing.TB) *sealed.Keyring {
+	t.Helper()
 	key := make([]byte, sealed.KeySize)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -105,9 +114,7 @@ func TestSealedConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forEachServer(t, func(t *testing.T, cfg s3.Config) {
-		storagetest.Run(t, func(t *testing.T) storage.Store { return sealed.New(newStore(t, cfg), kr) })
-	})
+	return kr
 }
 
 // New creates the bucket once and reports truthfully whether the abort
