@@ -101,11 +101,12 @@ func TestImportSynapse(t *testing.T) {
 // BenchmarkImportSynapse measures `mediarepo import synapse` with the
 // scan workers of the running mediarepo scanning while it imports (S3
 // store on MinIO, NATS JetStream, one in-process scan worker on clamd):
-// 1000 files, one in ten of 2 MiB and the rest of 96 KiB (≈ 290 MB),
-// unique content. It reports the import's files/s and MB/s, and the time
+// 1000 PNG files of random pixels, one in ten of about 2 MiB and the rest
+// of about 96 KiB (≈ 300 MB), unique content. It reports the import's files/s and MB/s, and the time
 // until every file had its verdict and was served. The baseline in the
 // same run: the same mix uploaded through POST /_matrix/media/v3/upload by
-// 4 concurrent clients (the import's default concurrency).
+// 4 concurrent clients (the import's default concurrency), with the
+// per-user rate limits lifted.
 func BenchmarkImportSynapse(b *testing.B) {
 	const n = 1000
 	size := func(i int) int {
@@ -114,13 +115,15 @@ func BenchmarkImportSynapse(b *testing.B) {
 		}
 		return 96 << 10
 	}
-	hs := newHomeserver(b, users())
-	in := start(b, newSetup(b, hs))
+	s := newSetup(b, newHomeserver(b, users()))
+	// The baseline's uploads must not meet the per-user rate limits.
+	s.extra = "limits:\n  uploads_per_second: 100000\n  upload_burst: 100000\n  downloads_per_second: 100000\n  download_burst: 100000\n"
+	in := start(b, s)
 	for range b.N {
 		b.StopTimer()
 		database := testenv.PostgresDB(b)
 		store := b.TempDir()
-		cases := importertest.BulkCases(n, size)
+		cases := importertest.BulkCases(b, n, size)
 		importertest.WriteSynapse(b, database, store, cases)
 		b.StartTimer()
 		rep := importRun(b, in, "synapse", "--database", database, "--media-store", store)
@@ -133,7 +136,7 @@ func BenchmarkImportSynapse(b *testing.B) {
 		drained := waitAllClean(b, in, cases) + rep.Duration
 		b.ReportMetric(drained.Seconds(), "s_to_last_verdict")
 
-		up := uploadAll(b, in, importertest.BulkCases(n, size), 4)
+		up := uploadAll(b, in, importertest.BulkCases(b, n, size), 4)
 		b.ReportMetric(float64(n)/up.Seconds(), "upload_files/s")
 		b.ReportMetric(float64(rep.Bytes)/1e6/up.Seconds(), "upload_MB/s")
 		fmt.Printf("import: %d files, %.1f MB in %s (%.1f files/s, %.1f MB/s); last verdict after %s; "+
@@ -149,7 +152,7 @@ func waitAllClean(b *testing.B, in *instance, cases []importertest.Case) time.Du
 	for _, c := range cases {
 		status, _, body := download(b, in, aliceToken, importertest.Server, c.ID)
 		if status != 200 || len(body) != len(c.Content) {
-			b.Fatalf("%s: %d, %d bytes", c.Name, status, len(body))
+			b.Fatalf("%s: %d, %d bytes: %.200s", c.Name, status, len(body), body)
 		}
 	}
 	return time.Since(start)

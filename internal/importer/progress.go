@@ -27,6 +27,8 @@ func (b *Bar) Start(t Totals) {
 	b.bar = progressbar.NewOptions64(max(t.Bytes, 1),
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetWidth(24),
