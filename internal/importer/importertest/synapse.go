@@ -19,7 +19,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx"
-	_ "modernc.org/sqlite" // "sqlite"
+	_ "modernc.org/sqlite"             // "sqlite"
 
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
