@@ -171,37 +171,12 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
-	m := metrics{
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_errors_total",
-			Help: "Catalog operations that failed for another reason than not-found, exists or a lost compare-and-set, by operation.",
-		}, []string{"op"}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_cas_conflicts_total",
-			Help: "Compare-and-set writes that lost against a concurrent writer, by kind (record, blob).",
-		}, []string{"kind"}),
-		staleIndex: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_stale_index_entries_total",
-			Help: "Index entries found contradicting their record on read.",
-		}),
-		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mediarepo_catalog_waiters",
-			Help: "Requests currently waiting for a record to change.",
-		}),
-		watches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_watch_starts_total",
-			Help: "Starts (and restarts) of the process-wide record watch.",
-		}),
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.errors, m.conflicts, m.staleIndex, m.waiters, m.watches} {
-		if err := reg.Register(c); err != nil {
-			return m, fmt.Errorf("catalog: register metrics: %w", err)
-		}
-	}
-	return m, nil
+	stale := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mediarepo_catalog_stale_index_entries_total",
+		Help: "Index entries found contradicting their record on read.",
+	})
+	shared, err := catalog.NewMetrics(reg, "Starts (and restarts) of the process-wide record watch.", stale)
+	return metrics{errors: shared.Errors, conflicts: shared.Conflicts, staleIndex: stale, waiters: shared.Waiters, watches: shared.WatchStarts}, err
 }
 
 // New creates (or updates the configuration of) the buckets and returns

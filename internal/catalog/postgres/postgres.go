@@ -90,33 +90,8 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
-	m := metrics{
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_errors_total",
-			Help: "Catalog operations that failed for another reason than not-found, exists or a lost compare-and-set, by operation.",
-		}, []string{"op"}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_cas_conflicts_total",
-			Help: "Compare-and-set writes that lost against a concurrent writer, by kind (record, blob).",
-		}, []string{"kind"}),
-		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mediarepo_catalog_waiters",
-			Help: "Requests currently waiting for a record to change.",
-		}),
-		listens: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediarepo_catalog_watch_starts_total",
-			Help: "Starts (and restarts) of the process-wide record watch (PostgreSQL: LISTEN connections).",
-		}),
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.errors, m.conflicts, m.waiters, m.listens} {
-		if err := reg.Register(c); err != nil {
-			return m, fmt.Errorf("catalog: register metrics: %w", err)
-		}
-	}
-	return m, nil
+	shared, err := catalog.NewMetrics(reg, "Starts (and restarts) of the process-wide record watch (PostgreSQL: LISTEN connections).")
+	return metrics{errors: shared.Errors, conflicts: shared.Conflicts, waiters: shared.Waiters, listens: shared.WatchStarts}, err
 }
 
 // New connects, brings the schema up to date (migrate.go) and returns the
