@@ -67,8 +67,7 @@ func (c *Catalog) UpdateBlob(ctx context.Context, b media.Blob, rev uint64) (uin
 
 // ModifyBlob implements Blobs.
 func (c *Catalog) ModifyBlob(ctx context.Context, sha256 string, fn func(*media.Blob) error) (media.Blob, uint64, error) {
-	var lastErr error
-	for attempt := range c.opts.ModifyAttempts {
+	return catalog.RetryConflicts(ctx, c.opts.ModifyAttempts, "blob", func() (media.Blob, uint64, error) {
 		b, rev, err := c.GetBlob(ctx, sha256)
 		if err != nil {
 			return media.Blob{}, 0, err
@@ -80,18 +79,8 @@ func (c *Catalog) ModifyBlob(ctx context.Context, sha256 string, fn func(*media.
 			return media.Blob{}, 0, fmt.Errorf("%w: a blob record's hash cannot change", media.ErrInvalidID)
 		}
 		newRev, err := c.UpdateBlob(ctx, b, rev)
-		if err == nil {
-			return b, newRev, nil
-		}
-		if !errors.Is(err, media.ErrConflict) {
-			return media.Blob{}, 0, err
-		}
-		lastErr = err
-		if err := catalog.Backoff(ctx, attempt); err != nil {
-			return media.Blob{}, 0, err
-		}
-	}
-	return media.Blob{}, 0, fmt.Errorf("catalog: modify blob gave up after %d attempts: %w", c.opts.ModifyAttempts, lastErr)
+		return b, newRev, err
+	})
 }
 
 // DeleteBlob implements Blobs.

@@ -370,8 +370,7 @@ func (c *Catalog) Delete(ctx context.Context, origin, id string, rev uint64) err
 
 // Modify implements Records.
 func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.Record) error) (media.Record, uint64, error) {
-	var lastErr error
-	for attempt := range c.opts.ModifyAttempts {
+	return catalog.RetryConflicts(ctx, c.opts.ModifyAttempts, "record", func() (media.Record, uint64, error) {
 		old, rev, err := c.Get(ctx, origin, id)
 		if err != nil {
 			return media.Record{}, 0, err
@@ -382,18 +381,8 @@ func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.
 			return media.Record{}, 0, err
 		}
 		newRev, err := c.update(ctx, old, rec, rev)
-		if err == nil {
-			return rec, newRev, nil
-		}
-		if !errors.Is(err, media.ErrConflict) {
-			return media.Record{}, 0, err
-		}
-		lastErr = err
-		if err := catalog.Backoff(ctx, attempt); err != nil {
-			return media.Record{}, 0, err
-		}
-	}
-	return media.Record{}, 0, fmt.Errorf("catalog: modify gave up after %d attempts: %w", c.opts.ModifyAttempts, lastErr)
+		return rec, newRev, err
+	})
 }
 
 func encodeRecord(rec media.Record) (key string, data []byte, err error) {

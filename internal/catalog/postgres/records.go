@@ -182,8 +182,7 @@ func (c *Catalog) lostCAS(ctx context.Context, q querier, table, where, name str
 // retried on conflicts (optimistic, like KV, so fn never runs while a row
 // is locked).
 func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.Record) error) (media.Record, uint64, error) {
-	var lastErr error
-	for attempt := range c.opts.ModifyAttempts {
+	return catalog.RetryConflicts(ctx, c.opts.ModifyAttempts, "record", func() (media.Record, uint64, error) {
 		old, rev, err := c.Get(ctx, origin, id)
 		if err != nil {
 			return media.Record{}, 0, err
@@ -197,18 +196,8 @@ func (c *Catalog) Modify(ctx context.Context, origin, id string, fn func(*media.
 			return media.Record{}, 0, fmt.Errorf("%w: a record's origin and ID cannot change", media.ErrInvalidID)
 		}
 		newRev, err := c.Update(ctx, rec, rev)
-		if err == nil {
-			return rec, newRev, nil
-		}
-		if !errors.Is(err, media.ErrConflict) {
-			return media.Record{}, 0, err
-		}
-		lastErr = err
-		if err := catalog.Backoff(ctx, attempt); err != nil {
-			return media.Record{}, 0, err
-		}
-	}
-	return media.Record{}, 0, fmt.Errorf("catalog: modify gave up after %d attempts: %w", c.opts.ModifyAttempts, lastErr)
+		return rec, newRev, err
+	})
 }
 
 // Delete implements catalog.Records.
