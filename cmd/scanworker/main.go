@@ -102,7 +102,11 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	health.Add("blob_store", app.StoreCheck(backend))
 	sigs := app.AddEngineChecks(health, scanner, cfg.Scan.MaxSignatureAge.D(), cfg.Embedded, reg)
 	go sigs.Run(ctx, time.Minute)
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: app.AdminMux(reg, health),
+	adminMux := app.AdminMux(reg, health)
+	if cfg.HTTP.Pprof {
+		app.AddProfiling(adminMux)
+	}
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: cfg.HTTP.IdleTimeout.D(),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)

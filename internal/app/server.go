@@ -199,6 +199,9 @@ func (s *Server) Close() {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := AdminMux(s.registry, s.health)
+	if s.cfg.HTTP.Pprof {
+		AddProfiling(mux)
+	}
 	if s.officers != nil {
 		mux.Handle("/", s.officers)
 	}

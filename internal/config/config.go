@@ -289,6 +289,9 @@ type HTTP struct {
 	// X-Forwarded-For names the client address for the per-address
 	// limits; from anyone else the header is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Pprof serves Go's runtime profiles (/debug/pprof/) on the admin
+	// listener, for profiling under load; off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 // DefaultLegacyFreeze is the default media.legacy_freeze: the release that
