@@ -107,9 +107,17 @@ func (c *Catalog) GetKeyVerdict(ctx context.Context, origin, id string, keyDiges
 	return v, nil
 }
 
+// keyVerdictPurgeBatch is how many expired per-key verdicts one
+// PutKeyVerdict deletes on the way. More than the one row a put adds, so
+// the table stays near the number of verdicts that have not expired.
+const keyVerdictPurgeBatch = 16
+
 // PutKeyVerdict implements catalog.KeyVerdicts. An expired verdict is
-// never returned; its row stays until it is replaced (key_verdicts_expiry
-// lets a maintenance task remove them by index).
+// never returned. Every put also deletes up to keyVerdictPurgeBatch
+// expired rows, oldest first, found through key_verdicts_expiry: the
+// table's size follows the verdicts written within the TTL, not every key
+// ever scanned, and no periodic task reads it (the KV backend's bucket
+// expires entries by itself).
 func (c *Catalog) PutKeyVerdict(ctx context.Context, origin, id string, keyDigest [32]byte, v media.Verdict) error {
 	if _, err := encodeRecord(media.Record{Origin: origin, ID: id, State: media.StatePending}); err != nil {
 		return err
@@ -118,10 +126,18 @@ func (c *Catalog) PutKeyVerdict(ctx context.Context, origin, id string, keyDiges
 	if err != nil {
 		return fmt.Errorf("catalog: key verdict: %w", err)
 	}
-	_, err = c.pool.Exec(ctx, `INSERT INTO key_verdicts (origin, id, key_digest, verdict, expires_at)
+	// The purge skips the row being written: one statement must not
+	// change a row twice. SKIP LOCKED leaves rows another put is purging.
+	_, err = c.pool.Exec(ctx, `WITH purged AS (
+			DELETE FROM key_verdicts WHERE ctid = ANY(ARRAY(
+				SELECT ctid FROM key_verdicts
+				WHERE expires_at <= clock_timestamp()
+					AND NOT (origin = $1 AND id = $2 AND key_digest = $3)
+				ORDER BY expires_at LIMIT $6 FOR UPDATE SKIP LOCKED)))
+		INSERT INTO key_verdicts (origin, id, key_digest, verdict, expires_at)
 		VALUES ($1, $2, $3, $4, clock_timestamp() + $5 * interval '1 microsecond')
 		ON CONFLICT (origin, id, key_digest) DO UPDATE SET verdict = EXCLUDED.verdict, expires_at = EXCLUDED.expires_at`,
-		origin, id, keyDigest[:], string(data), c.opts.KeyVerdictTTL.Microseconds())
+		origin, id, keyDigest[:], string(data), c.opts.KeyVerdictTTL.Microseconds(), keyVerdictPurgeBatch)
 	if err != nil {
 		return c.failed("key_verdict", fmt.Errorf("catalog: key verdict: %w", err))
 	}
