@@ -142,8 +142,12 @@ func migrateCatalog(ctx context.Context, src *kv.Export, dst catalog.Catalog, wo
 			return fmt.Errorf("copying the remote bytes count: %w", err)
 		}
 	}
-	fmt.Fprintf(out, "\nrecords: %s\nblob records: %s\nper-key verdicts: %d, upload intents: %d, remote bytes: %d\n",
-		&recs, &blobs, verdicts, intents, remote)
+	users, err := copyUsages(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nrecords: %s\nblob records: %s\nper-key verdicts: %d, upload intents: %d, remote bytes: %d, users' usage counters: %d\n",
+		&recs, &blobs, verdicts, intents, remote, users)
 	if c, ok := dst.(catalogCounter); ok {
 		nr, nb, err := c.Counts(ctx)
 		if err != nil {
@@ -157,6 +161,29 @@ func migrateCatalog(ctx context.Context, src *kv.Export, dst catalog.Catalog, wo
 	}
 	fmt.Fprintf(out, "migrated in %s\n", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// copyUsages sets every user's usage counter in dst to the source's (a
+// second run finds them equal and adds nothing), so quotas and the
+// officers' usage listing carry over. It returns the number of users.
+func copyUsages(ctx context.Context, src *kv.Export, dst catalog.Catalog) (int, error) {
+	n := 0
+	err := src.Usages(ctx, func(user string, u catalog.Usage) error {
+		n++
+		cur, err := dst.GetUsage(ctx, user)
+		if err != nil {
+			return err
+		}
+		if cur == u {
+			return nil
+		}
+		_, err = dst.AddUsage(ctx, user, catalog.Usage{Bytes: u.Bytes - cur.Bytes, Files: u.Files - cur.Files}, catalog.Usage{})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("copying usage counters: %w", err)
+	}
+	return n, nil
 }
 
 func newBar(total int64, what string, out io.Writer) *progressbar.ProgressBar {

@@ -47,6 +47,10 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	usages := map[string]catalog.Usage{
+		"@alice:example.org":     {Bytes: 7_000_000_000, Files: 60},
+		"@bob.b=r/x:example.org": {Bytes: 1, Files: 1},
+	}
 	for i := range 60 {
 		sha := fmt.Sprintf("%064x", i+1)
 		rec := media.NewPending("example.org", fmt.Sprintf("m%03d", i), "@alice:example.org", t0.Add(time.Duration(i)*time.Second),
@@ -77,6 +81,11 @@ func TestMigrate(t *testing.T) {
 	}
 	if _, err := src.AddRemoteBytes(ctx, 4242, 0); err != nil {
 		t.Fatal(err)
+	}
+	for user, u := range usages {
+		if _, err := src.AddUsage(ctx, user, u, catalog.Usage{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_ = src.Close()
 
@@ -127,6 +136,15 @@ func TestMigrate(t *testing.T) {
 	if n, err := dst.RemoteBytes(ctx); err != nil || n != 4242 {
 		t.Fatalf("remote bytes %d, %v", n, err)
 	}
+	checkUsages := func(when string) {
+		t.Helper()
+		for user, want := range usages {
+			if got, err := dst.GetUsage(ctx, user); err != nil || got != want {
+				t.Fatalf("%s: usage of %s in the destination %+v, %v; want %+v", when, user, got, err, want)
+			}
+		}
+	}
+	checkUsages("first run")
 	var intents int
 	if err := dst.ListIntents(ctx, time.Time{}, func(catalog.Intent) error { intents++; return nil }); err != nil || intents != 1 {
 		t.Fatalf("intents %d, %v", intents, err)
@@ -136,9 +154,11 @@ func TestMigrate(t *testing.T) {
 	if err := migrateCatalog(ctx, export, dst, 4, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "records: 61 (0 created, 0 replaced, 61 already equal)") {
+	if !strings.Contains(out.String(), "records: 61 (0 created, 0 replaced, 61 already equal)") ||
+		!strings.Contains(out.String(), "users' usage counters: 2") {
 		t.Fatalf("second run:\n%s", out.String())
 	}
+	checkUsages("second run") // not added twice
 
 	// The source changes, the destination lost a record.
 	src, err = kv.New(ctx, js, kv.Options{}, log, nil)

@@ -138,6 +138,28 @@ func (e *Export) RemoteBytes(ctx context.Context) (int64, error) {
 	return strconv.ParseInt(string(en.Value()), 10, 64)
 }
 
+// Usages calls fn for every per-user usage counter.
+func (e *Export) Usages(ctx context.Context, fn func(userID string, u catalog.Usage) error) error {
+	if e.counters == nil {
+		return nil
+	}
+	return watchValues(ctx, e.counters, func(key string, v []byte) error {
+		tok, ok := strings.CutPrefix(key, usagePrefix)
+		if !ok {
+			return nil
+		}
+		user, err := unescapeToken(tok)
+		if err != nil {
+			return err
+		}
+		var u catalog.Usage
+		if err := json.Unmarshal(v, &u); err != nil {
+			return fmt.Errorf("catalog: decode usage %s: %w", key, err)
+		}
+		return fn(user, u)
+	})
+}
+
 // watchValues calls fn with every live key and value of the bucket.
 func watchValues(ctx context.Context, kv jetstream.KeyValue, fn func(key string, value []byte) error) error {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
