@@ -206,6 +206,7 @@ type Catalog interface {
 	Reservations
 	RemoteRetention
 	Usages
+	Rescans
 }
 
 // Apply applies one state-machine change to the stored record with a

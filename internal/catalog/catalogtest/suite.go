@@ -47,6 +47,8 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ListRemoteBefore", testListRemoteBefore},
 		{"Intents", testIntents},
 		{"Usages", testUsages},
+		{"ListCleanByUpload", testListCleanByUpload},
+		{"RescanState", testRescanState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -93,6 +93,8 @@ const (
 	idxHash  = "hash"
 	idxUser  = "user"
 	idxState = "state"
+	// idxClean: clean records by upload time (rescan.go).
+	idxClean = "clean"
 )
 
 // indexedStates are the states with a state index: the ones the reconciler
@@ -124,6 +126,9 @@ func indexKeys(r media.Record) []string {
 	if indexedStates[r.State] {
 		keys = append(keys, indexKey(idxState, string(r.State), r.Origin, r.ID))
 	}
+	if r.State == media.StateClean && !r.UploadedAt.IsZero() {
+		keys = append(keys, cleanKey(r))
+	}
 	return keys
 }
 
@@ -142,6 +147,8 @@ func indexMatches(key string, r media.Record) bool {
 		return r.Uploader == value
 	case idxState:
 		return string(r.State) == value
+	case idxClean:
+		return r.State == media.StateClean && !r.UploadedAt.IsZero() && key == cleanKey(r)
 	}
 	return false
 }
