@@ -35,12 +35,7 @@ type httpFlags struct {
 func runHTTP(args []string) int {
 	fs := flag.NewFlagSet("mrbench http", flag.ContinueOnError)
 	var f httpFlags
-	f.conn.register(fs)
-	// mediarepo's own default upload settings, not the store command's.
-	def := config.Default().Storage.S3
-	f.conn.partSize, f.conn.concurrency = formatSize(int64(def.PartSize)), uint(def.Concurrency)
-	fs.StringVar(&f.bin, "bin", "bin/mediarepo", "the mediarepo binary (go build -o bin/ ./cmd/mediarepo)")
-	fs.StringVar(&f.clamd, "clamd", os.Getenv("MEDIAREPO_TEST_CLAMD_ADDR"), "scan.clamd of the instances (no worker scans during the timing)")
+	registerInstanceFlags(fs, &f.conn, &f.bin, &f.clamd)
 	fs.IntVar(&f.repeat, "repeat", 3, "repeats of every figure")
 	fs.IntVar(&f.smallCount, "small-count", 2000, "small uploads per repeat")
 	fs.StringVar(&f.smallSize, "small-size", "10KB", "size of the small uploads")
@@ -59,6 +54,17 @@ func runHTTP(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// registerInstanceFlags registers the flags of the mediarepo instances a
+// command starts: S3 connection with mediarepo's own default upload
+// settings (not the store command's), binary and clamd.
+func registerInstanceFlags(fs *flag.FlagSet, conn *s3Flags, bin, clamd *string) {
+	conn.register(fs)
+	def := config.Default().Storage.S3
+	conn.partSize, conn.concurrency = formatSize(int64(def.PartSize)), uint(def.Concurrency)
+	fs.StringVar(bin, "bin", "bin/mediarepo", "the mediarepo binary (go build -o bin/ ./cmd/mediarepo)")
+	fs.StringVar(clamd, "clamd", os.Getenv("MEDIAREPO_TEST_CLAMD_ADDR"), "scan.clamd of the instances (no worker scans during the timing)")
 }
 
 // httpRun is one `mrbench http` run: its settings, the raw minio-go
@@ -106,18 +112,8 @@ func httpMain(f httpFlags) error {
 	if err != nil {
 		return err
 	}
-	s3cfg, err := f.conn.config()
-	if err != nil {
-		return err
-	}
-	if s3cfg.Bucket == "" {
-		if s3cfg.Bucket, err = newBucketName(); err != nil {
-			return err
-		}
-		f.conn.bucket = s3cfg.Bucket
-	}
 	ctx := context.Background()
-	raw, err := newBench(ctx, s3cfg)
+	raw, err := f.conn.newRunBench(ctx)
 	if err != nil {
 		return err
 	}
@@ -137,12 +133,32 @@ func httpMain(f httpFlags) error {
 	if err := run.downloads(ctx); err != nil {
 		return err
 	}
+	if err := run.smallMedia(ctx); err != nil {
+		return err
+	}
 	if err := run.memory(ctx); err != nil {
 		return err
 	}
 	run.report()
 	fmt.Printf("mrbench http took %s\n", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// newRunBench connects the raw and sealed clients of one run, to the
+// bucket of the flags or, when none is given, to a fresh one whose name
+// it records in the flags.
+func (f *s3Flags) newRunBench(ctx context.Context) (*bench, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Bucket == "" {
+		if cfg.Bucket, err = newBucketName(); err != nil {
+			return nil, err
+		}
+		f.bucket = cfg.Bucket
+	}
+	return newBench(ctx, cfg)
 }
 
 // newBucketName is a fresh bucket name for one run.

@@ -39,6 +39,8 @@ type instanceOptions struct {
 	// catalogDSN selects the PostgreSQL catalog on this database (empty:
 	// the KV catalog, the embedded default).
 	catalogDSN string
+	// pprof serves /debug/pprof/ on the admin listener (http.pprof).
+	pprof bool
 }
 
 // instance is one running mediarepo process.
@@ -91,6 +93,9 @@ func (o instanceOptions) yaml(listen, admin string) (string, error) {
 		fmt.Fprintf(&b, "  clamd: %s\n", o.clamd)
 	}
 	fmt.Fprintf(&b, "media:\n  max_upload_size: %d\n  opaque_content: serve\n", o.maxUpload)
+	if o.pprof {
+		b.WriteString("http:\n  pprof: true\n")
+	}
 	b.WriteString("limits:\n  uploads_per_second: 1000000\n  upload_burst: 1000000\n  downloads_per_second: 1000000\n  download_burst: 1000000\n  max_uploads_per_user: 1000\n")
 	return b.String(), nil
 }

@@ -42,13 +42,18 @@ func newAPIClient(in *instance, conns int) *apiClient {
 
 // upload POSTs size bytes of body and returns the content URI.
 func (c *apiClient) upload(ctx context.Context, body io.Reader, size int64) (string, error) {
+	return c.uploadTyped(ctx, body, size, "application/octet-stream")
+}
+
+// uploadTyped is upload with a declared content type.
+func (c *apiClient) uploadTyped(ctx context.Context, body io.Reader, size int64, ctype string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/_matrix/media/v3/upload?filename=bench.bin", body)
 	if err != nil {
 		return "", err
 	}
 	req.ContentLength = size
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return "", err
@@ -77,7 +82,12 @@ func (c *apiClient) download(ctx context.Context, mxc string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("download: %q is not an mxc:// URI", mxc)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/_matrix/client/v1/media/download/"+path, nil)
+	return c.get(ctx, "/_matrix/client/v1/media/download/"+path)
+}
+
+// get GETs path with the token and drains the answer, which must be 200.
+func (c *apiClient) get(ctx context.Context, path string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +99,7 @@ func (c *apiClient) download(ctx context.Context, mxc string) (int64, error) {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return 0, fmt.Errorf("download %s: %s: %s", mxc, resp.Status, b)
+		return 0, fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
 	}
 	return drain(resp.Body)
 }

@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"http":            {summary: "mediarepo's HTTP API (S3 and fs) vs raw minio-go: small uploads/s, large MB/s, peak RSS", run: runHTTP},
 	"scale":           {summary: "the catalog at N records per backend: inserts, disk, restart, RSS, officers' pages, reconciler pass", run: runScale},
 	scaleChildCommand: {run: runScaleChild, hidden: true},
+	"profile":         {summary: "CPU, allocation and wall-time (goroutine) profiles of mediarepo on S3 under small and 1 MB loads", run: runProfile},
 	"uploads":         {summary: "small uploads through mediarepo on fs with the KV and the PostgreSQL catalog, same run", run: runUploads},
 }
 
