@@ -84,7 +84,9 @@ type Options struct {
 
 // API is the public HTTP handler.
 type API struct {
-	media     Media
+	media Media
+	// copyBufs are the download copy buffers reused between requests.
+	copyBufs  copyBuffers
 	auth      auth.Authenticator
 	opts      Options
 	log       *slog.Logger

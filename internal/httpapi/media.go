@@ -232,7 +232,7 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, rec media.Record, cty
 	}
 	defer body.Close()
 	w.WriteHeader(status)
-	if err := copyWithDeadlines(w, body, length); err != nil {
+	if err := a.copyBufs.copyWithDeadlines(w, body, length); err != nil {
 		// Headers are out: all we can do is cut the connection short, so
 		// the client sees a truncated body rather than a complete one.
 		if r.Context().Err() == nil {

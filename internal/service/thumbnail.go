@@ -41,6 +41,8 @@ type Thumb struct {
 	Size        int64
 	// Original: serve the record's own content.
 	Original bool
+	// data holds the thumbnail's bytes when the cache has them.
+	data []byte
 }
 
 // Thumbnails generates thumbnails of clean images (PNG, JPEG, GIF, WebP,
@@ -53,12 +55,14 @@ type Thumbnails struct {
 	sem    chan struct{}
 	flight flight[Thumb]
 	made   *prometheus.CounterVec
+	// found remembers the cached thumbnails found (thumbcache.go).
+	found *thumbCache
 }
 
 // NewThumbnails returns the thumbnail flow; concurrency bounds how many
 // are generated at once (each may hold tens of MB while decoding).
 func NewThumbnails(svc *Service, blobs ThumbBlobs, limits thumbnail.Limits, concurrency int, reg prometheus.Registerer) *Thumbnails {
-	t := &Thumbnails{svc: svc, blobs: blobs, limits: limits, sem: make(chan struct{}, max(1, concurrency)),
+	t := &Thumbnails{svc: svc, blobs: blobs, limits: limits, sem: make(chan struct{}, max(1, concurrency)), found: newThumbCache(svc.now),
 		made: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediarepo_thumbnails_total", Help: "Thumbnail requests by outcome (cached, generated, original, refused).",
 		}, []string{"outcome"})}
@@ -85,6 +89,12 @@ func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.R
 	if req.Animated {
 		base += "-animated"
 	}
+	if e, ok := t.found.get(base); ok {
+		t.made.WithLabelValues("cached").Inc()
+		th := t.thumb(rec, e.key, e.size)
+		th.data = e.data
+		return th, nil
+	}
 	var cached *storage.Info
 	err = t.blobs.List(ctx, base+".", func(info storage.Info) error {
 		cached = &info
@@ -95,6 +105,7 @@ func (t *Thumbnails) Get(ctx context.Context, origin, id string, req thumbnail.R
 	}
 	if cached != nil {
 		t.made.WithLabelValues("cached").Inc()
+		t.found.put(base, cached.Key, cached.Size, nil)
 		return t.thumb(rec, cached.Key, cached.Size), nil
 	}
 	th, err := t.flight.do(ctx, base, 0, func(ctx context.Context) (Thumb, error) {
@@ -145,6 +156,7 @@ func (t *Thumbnails) generate(ctx context.Context, rec media.Record, base string
 	if err := t.cache(ctx, rec, key, data); err != nil {
 		return Thumb{}, err
 	}
+	t.found.put(base, key, int64(len(data)), data)
 	if res.UseOriginal {
 		t.made.WithLabelValues("original").Inc()
 	} else {
@@ -184,6 +196,9 @@ func (t *Thumbnails) cache(ctx context.Context, rec media.Record, key string, da
 }
 
 // Open streams a thumbnail (length -1: to the end). The caller closes it.
+// A thumbnail whose bytes the cache holds is served from memory; one
+// read whole from the store is held for the next request. A thumbnail
+// blob that has gone is forgotten, so the next request looks again.
 func (t *Thumbnails) Open(ctx context.Context, th Thumb, offset, length int64) (io.ReadCloser, error) {
 	if th.Original {
 		return t.svc.Open(ctx, th.Record, offset, length)
@@ -191,8 +206,52 @@ func (t *Thumbnails) Open(ctx context.Context, th Thumb, offset, length int64) (
 	if err := th.Record.ServeError(); err != nil || !strings.HasPrefix(th.Key, ThumbPrefix) {
 		return nil, errors.Join(media.ErrNotClean, err)
 	}
-	if offset == 0 && length >= th.Size {
+	whole := offset == 0 && length >= th.Size
+	if whole {
 		length = -1 // one backend request instead of a Stat and a range
 	}
-	return t.blobs.Get(ctx, th.Key, offset, length)
+	if th.data != nil {
+		return rangeOf(th.data, offset, length)
+	}
+	if whole && th.Size <= thumbCacheMaxItem {
+		rc, err := t.blobs.Get(ctx, th.Key, 0, -1)
+		if err != nil {
+			return nil, t.openFailed(th.Key, err)
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(io.LimitReader(rc, thumbCacheMaxItem+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading thumbnail %s: %w", th.Key, err)
+		}
+		if int64(len(data)) != th.Size {
+			return nil, fmt.Errorf("reading thumbnail %s: %d bytes, listed as %d", th.Key, len(data), th.Size)
+		}
+		t.found.hold(th.Key, data)
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	rc, err := t.blobs.Get(ctx, th.Key, offset, length)
+	if err != nil {
+		return nil, t.openFailed(th.Key, err)
+	}
+	return rc, nil
+}
+
+// openFailed forgets a thumbnail whose blob is gone and returns err.
+func (t *Thumbnails) openFailed(key string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		t.found.forget(key)
+	}
+	return err
+}
+
+// rangeOf serves length bytes (-1: to the end) from offset of data.
+func rangeOf(data []byte, offset, length int64) (io.ReadCloser, error) {
+	if offset > int64(len(data)) {
+		return nil, fmt.Errorf("thumbnail: offset %d of %d bytes: %w", offset, len(data), storage.ErrInvalidRange)
+	}
+	end := int64(len(data))
+	if length >= 0 && offset+length < end {
+		end = offset + length
+	}
+	return io.NopCloser(bytes.NewReader(data[offset:end])), nil
 }
