@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mediarepo/mediarepo/internal/app"
+	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/daily"
 	"github.com/mediarepo/mediarepo/internal/queue"
@@ -95,6 +96,11 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The rescan after a signature update records its quarantines here.
+	aud, err := audit.Open(ctx, nc.JS, audit.Options{Replicas: cfg.NATS.Replicas})
+	if err != nil {
+		return err
+	}
 	name := app.InstanceName("scanworker")
 
 	health := app.NewHealth()
@@ -118,7 +124,7 @@ func run(ctx context.Context, configPath string, log *slog.Logger) error {
 	go func() {
 		errc <- worker.Run(ctx, worker.Deps{
 			Catalog: cat, Blobs: blobs, Scanner: scanner, Inspector: inspector,
-			Queue: q, Enqueuer: q, Log: log, Registerer: reg, Daily: counts, Reports: reporter(reports),
+			Queue: q, Enqueuer: q, Log: log, Registerer: reg, Daily: counts, Reports: reporter(reports), Audit: aud,
 		}, worker.Options{Name: name, Concurrency: max(cfg.Scan.Workers, 1), ScanTimeout: cfg.Scan.Timeout.D()},
 			app.ReconcilerOptions(cfg, name), func(w *worker.Worker) {
 				// encrypted attachments: request/reply over core NATS (design §2a)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/config"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/scan"
@@ -40,7 +41,8 @@ func OpenQueue(ctx context.Context, s *Server) (*queue.Queue, error) {
 // in scanworker.
 func ReconcilerOptions(cfg config.Config, holder string) worker.ReconcilerOptions {
 	return worker.ReconcilerOptions{Holder: holder, RemoteRetention: cfg.Federation.RemoteRetention.D(),
-		Interval: cfg.Maintenance.Interval.D(), GCGrace: cfg.Maintenance.OrphanGrace.D(), StuckAfter: cfg.Maintenance.StuckAfter.D()}
+		Interval: cfg.Maintenance.Interval.D(), GCGrace: cfg.Maintenance.OrphanGrace.D(), StuckAfter: cfg.Maintenance.StuckAfter.D(),
+		Rescan: worker.RescanOptions{Window: cfg.Scan.RescanWindow.D(), Rate: cfg.Scan.RescanRate}}
 }
 
 // buildScanning opens the queue the uploads publish to and, when
@@ -81,10 +83,15 @@ func (s *Server) buildScanning(ctx context.Context) (service.Jobs, error) {
 		}
 		s.runners = append(s.runners, func(ctx context.Context) error { return RunReports(ctx, reports, sinks) })
 	}
+	// The rescan after a signature update records its quarantines here.
+	aud, err := audit.Open(ctx, s.nats.JS, audit.Options{Replicas: cfg.NATS.Replicas})
+	if err != nil {
+		return nil, err
+	}
 	name := InstanceName("mediarepo")
 	s.local = &localKeyScanner{}
 	deps := worker.Deps{Catalog: s.catalog, Blobs: s.blobs, Scanner: scanner, Inspector: inspector,
-		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry, Daily: s.daily}
+		Queue: q, Enqueuer: q, Log: s.log, Registerer: s.registry, Daily: s.daily, Audit: aud}
 	if reports != nil {
 		deps.Reports = reports
 	}

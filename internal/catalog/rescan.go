@@ -89,9 +89,18 @@ type RescanState struct {
 	Since     time.Time `json:"since"`
 	// Cursor is the last record handled; nil before the first.
 	Cursor *UploadPosition `json:"cursor,omitempty"`
-	// Done counts the records rescanned (or skipped as already scanned
-	// with Basis), Infected those quarantined by the rescan, Failed those
-	// left as they were because the scan failed for good.
+	// Pending names a record the rescan found infected whose follow-ups
+	// (quarantine of its copies, report, audit, hash block) may not have
+	// finished: the next step finishes them first.
+	Pending *UploadPosition `json:"pending,omitempty"`
+	// Total is the number of records in the window that were due when the
+	// rescan started (counted once then); Total - Done is what remains.
+	Total int64 `json:"total"`
+	// Done counts the records rescanned (media scanned with Basis
+	// already, or released by an officer, are passed over uncounted),
+	// Infected those quarantined by the rescan (copies of the same bytes
+	// included), Failed those left as they were because their blob could
+	// not be read.
 	Done     int64 `json:"done"`
 	Infected int64 `json:"infected"`
 	Failed   int64 `json:"failed,omitempty"`

@@ -169,6 +169,12 @@ type Scan struct {
 	// (BSI OPS.1.1.4 wants them current; freshclam updates several times
 	// a day).
 	MaxSignatureAge Duration `yaml:"max_signature_age"`
+	// RescanWindow: when an engine's signatures change, clean media
+	// uploaded this long before are scanned again (BSI OPS.1.1.4 A6).
+	RescanWindow Duration `yaml:"rescan_window"`
+	// RescanRate is how many media per second the rescan handles, on the
+	// one replica holding the reconciler lease; 0 disables rescans.
+	RescanRate float64 `yaml:"rescan_rate"`
 	// DevMarkClean marks uploads clean without scanning. Development only;
 	// logged as a warning at every start.
 	DevMarkClean bool `yaml:"dev_mark_clean"`
@@ -313,7 +319,8 @@ func Default() Config {
 		NATS:    NATS{Replicas: 1, SyncInterval: "always"},
 		Catalog: defaultCatalog(),
 		Scan: Scan{StreamMaxLength: 100 << 20, Workers: 2, Timeout: Duration(5 * time.Minute),
-			MaxDeliver: 5, AckWait: Duration(30 * time.Second), MaxSignatureAge: Duration(48 * time.Hour)},
+			MaxDeliver: 5, AckWait: Duration(30 * time.Second), MaxSignatureAge: Duration(48 * time.Hour),
+			RescanWindow: Duration(7 * 24 * time.Hour), RescanRate: 10},
 		Media: Media{MaxUploadSize: 100 << 20,
 			BlockedTypes:       []string{"application/x-msdownload", "application/x-executable", "application/vnd.microsoft.portable-executable"},
 			UnusedExpiresAfter: Duration(24 * time.Hour), MaxPendingCreates: 10,

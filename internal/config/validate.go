@@ -113,6 +113,9 @@ func (c *Config) Validate() error {
 	if c.Scan.MaxSignatureAge <= 0 {
 		bad("scan.max_signature_age: must be > 0")
 	}
+	if c.Scan.RescanRate < 0 || c.Scan.RescanRate > 10000 || c.Scan.RescanRate > 0 && c.Scan.RescanWindow <= 0 {
+		bad("scan.rescan_rate: must be within 0..10000 media per second (0: no rescans), with scan.rescan_window > 0")
+	}
 	if c.Scan.Workers > 0 && len(c.Scan.EngineList()) == 0 && !c.Scan.DevMarkClean {
 		bad("scan.clamd or scan.engines: required when in-process workers run")
 	}

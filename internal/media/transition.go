@@ -45,10 +45,16 @@ const (
 	// Rescan: pending, clean, quarantined or blocked → pending; clears the
 	// verdict. From pending it only bumps the revision (a fresh job ID).
 	Rescan Transition = "rescan"
+	// RescanInfected: clean → quarantined; the background rescan after a
+	// signature update (worker/rescan.go) found the served content
+	// infected. It carries the new infected verdict. From any other state
+	// it is ErrStale, as for the worker's verdicts: an officer's decision
+	// (or a release of media once found infected) stands.
+	RescanInfected Transition = "rescan_infected"
 )
 
 // Transitions lists every transition Apply knows (Create excluded).
-var Transitions = []Transition{Upload, VerdictClean, VerdictInfected, VerdictUnscannable, ScanFailed, PolicyBlock, Release, Quarantine, Delete, Expire, Rescan}
+var Transitions = []Transition{Upload, VerdictClean, VerdictInfected, VerdictUnscannable, ScanFailed, PolicyBlock, Release, Quarantine, Delete, Expire, Rescan, RescanInfected}
 
 // stored are the states that have content.
 var stored = []State{StatePending, StateClean, StateQuarantined, StateBlocked}
@@ -69,6 +75,7 @@ var rules = map[Transition]struct {
 	Delete:             {stored, StateDeleted},
 	Expire:             {[]State{StateReserved}, StateExpired},
 	Rescan:             {stored, StatePending},
+	RescanInfected:     {[]State{StateClean}, StateQuarantined},
 }
 
 // verdictResults: the result a scan transition must carry.
@@ -78,6 +85,7 @@ var verdictResults = map[Transition][]Result{
 	VerdictUnscannable: {ResultUnscannable},
 	ScanFailed:         {ResultFailed},
 	PolicyBlock:        {ResultTypeForbidden, ResultHashBlocked},
+	RescanInfected:     {ResultInfected},
 }
 
 // Allowed reports whether t may be applied to a record in state from (the

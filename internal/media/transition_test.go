@@ -35,7 +35,7 @@ func validChange(t Transition) Change {
 		c.Content = &Content{DeclaredType: "img/png", Size: 42, SHA256: testSHA, BlobKey: "k"}
 	case VerdictClean:
 		c.Verdict = &Verdict{Result: ResultClean, Engine: "ClamAV", SignatureVersion: "27000", ScannedAt: c.At}
-	case VerdictInfected:
+	case VerdictInfected, RescanInfected:
 		c.Verdict = &Verdict{Result: ResultInfected, Signature: "Eicar-Test-Signature", ScannedAt: c.At}
 	case VerdictUnscannable:
 		c.Verdict = &Verdict{Result: ResultUnscannable, Reason: "Heuristics.Encrypted.Zip", ScannedAt: c.At}
@@ -59,7 +59,7 @@ func TestApplyExhaustive(t *testing.T) {
 	ok := func(s State) outcome { return outcome{to: s} }
 	no := func(err error) outcome { return outcome{err: err} }
 	stale, inv, overwrite := no(ErrStale), no(ErrInvalidTransition), no(ErrCannotOverwrite)
-	verdictsStale := map[Transition]outcome{VerdictClean: stale, VerdictInfected: stale, VerdictUnscannable: stale, ScanFailed: stale, PolicyBlock: stale}
+	verdictsStale := map[Transition]outcome{VerdictClean: stale, VerdictInfected: stale, VerdictUnscannable: stale, ScanFailed: stale, PolicyBlock: stale, RescanInfected: stale}
 	with := func(base map[Transition]outcome, more map[Transition]outcome) map[Transition]outcome {
 		m := map[Transition]outcome{}
 		for k, v := range base {
@@ -76,9 +76,10 @@ func TestApplyExhaustive(t *testing.T) {
 		StatePending: {
 			Upload: overwrite, VerdictClean: ok(StateClean), VerdictInfected: ok(StateQuarantined),
 			VerdictUnscannable: ok(StateBlocked), ScanFailed: ok(StateBlocked), PolicyBlock: ok(StateBlocked),
-			Release: inv, Quarantine: ok(StateQuarantined), Delete: ok(StateDeleted), Expire: inv, Rescan: ok(StatePending)},
+			Release: inv, Quarantine: ok(StateQuarantined), Delete: ok(StateDeleted), Expire: inv, Rescan: ok(StatePending), RescanInfected: stale},
 		StateClean: with(verdictsStale, map[Transition]outcome{
-			Upload: overwrite, Release: inv, Quarantine: ok(StateQuarantined), Delete: ok(StateDeleted), Expire: inv, Rescan: ok(StatePending)}),
+			Upload: overwrite, Release: inv, Quarantine: ok(StateQuarantined), Delete: ok(StateDeleted), Expire: inv, Rescan: ok(StatePending),
+			RescanInfected: ok(StateQuarantined)}),
 		StateQuarantined: with(verdictsStale, map[Transition]outcome{
 			Upload: overwrite, Release: ok(StateClean), Quarantine: inv, Delete: ok(StateDeleted), Expire: inv, Rescan: ok(StatePending)}),
 		StateBlocked: with(verdictsStale, map[Transition]outcome{
@@ -137,7 +138,7 @@ func TestApplyExhaustive(t *testing.T) {
 			})
 		}
 	}
-	if pairs != 77 {
+	if pairs != 84 {
 		t.Fatalf("checked %d pairs", pairs)
 	}
 }

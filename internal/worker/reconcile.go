@@ -25,6 +25,8 @@ type ReconcilerCatalog interface {
 	// For crashed uploads (intents.go) and remote retention (retention.go).
 	catalog.Intents
 	ListRemoteBefore(ctx context.Context, before time.Time, fn func(catalog.Entry) error) error
+	// For the rescan after a signature update (rescan.go).
+	catalog.Rescans
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (catalog.Lease, error)
 	ReleaseLease(ctx context.Context, l catalog.Lease) error
 	// For the retention of cached remote media (retention.go).
@@ -90,6 +92,9 @@ type ReconcilerOptions struct {
 	// RemoteRetention, within 1s..1h). Interval is shortened to it when
 	// longer, so that a short retention is kept to.
 	RetentionEvery time.Duration
+	// Rescan configures the rescan after a signature update (rescan.go);
+	// a zero Rate disables it. Its Interval is the reconciler's.
+	Rescan RescanOptions
 }
 
 func (o *ReconcilerOptions) defaults() {
@@ -149,6 +154,7 @@ type Reconciler struct {
 
 	enqueued      map[string]time.Time
 	lastRetention time.Time
+	rescan        *Rescanner // nil: no rescans
 }
 
 // NewReconciler returns a Reconciler. reg may be nil.
@@ -260,7 +266,18 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		}
 		errs = append(errs, err)
 	}
+	if r.rescan != nil {
+		// Last: a step takes up to Interval at the configured rate.
+		errs = append(errs, r.rescan.Step(ctx))
+	}
 	return errors.Join(errs...)
+}
+
+// SetRescanner makes every pass run a step of the rescan after a
+// signature update, under the lease. Call it before Run.
+func (r *Reconciler) SetRescanner(s *Rescanner) {
+	s.opts.Interval = r.opts.Interval
+	r.rescan = s
 }
 
 // repairAfterCrash runs the catalog's crash repair when it has one.

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/report"
@@ -29,7 +28,7 @@ func (w *Worker) report(ctx context.Context, rec media.Record) error {
 		return nil
 	}
 	r := report.Report{
-		ID:   "verdict-" + rec.Origin + "-" + rec.ID + "-" + strconv.FormatInt(v.ScannedAt.UnixNano(), 36),
+		ID:   reportID(rec),
 		Kind: report.KindVerdict, At: v.ScannedAt, MXC: "mxc://" + rec.Origin + "/" + rec.ID,
 		Uploader: rec.Uploader, SHA256: rec.SHA256, Size: rec.Size, Result: string(v.Result),
 		Signature: v.Signature, Action: string(rec.State), State: string(rec.State), Reason: v.Reason,

@@ -111,6 +111,8 @@ type Deps struct {
 	// Reports, when set, takes an infection report of every verdict that
 	// is not clean (report.Outbox).
 	Reports Reporter
+	// Audit, when set, records the rescan's quarantines (audit.Log).
+	Audit Auditor
 }
 
 // Run builds the Worker and the Reconciler from deps and runs both until
@@ -132,6 +134,13 @@ func Run(ctx context.Context, deps Deps, opts Options, ropts ReconcilerOptions, 
 	r, err := NewReconciler(deps.Catalog, deps.Blobs, deps.Enqueuer, ropts, deps.Log.With("component", "reconciler"), deps.Registerer)
 	if err != nil {
 		return err
+	}
+	if ropts.Rescan.Rate > 0 {
+		rs, err := NewRescanner(w, deps.Catalog, deps.Audit, ropts.Rescan, deps.Log.With("component", "rescan"), deps.Registerer)
+		if err != nil {
+			return err
+		}
+		r.SetRescanner(rs)
 	}
 	if ready != nil {
 		ready(w)
