@@ -16,6 +16,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mediarepo/mediarepo/internal/media"
@@ -36,6 +37,13 @@ var (
 	// as far as the caller can tell, and retrying later may succeed. It
 	// never means "not found": callers fail closed and serve nothing.
 	ErrUnavailable = errors.New("catalog: store unavailable")
+	// ErrOutcomeUnknown means the connection to the catalog's store was
+	// lost while a write was on its way or being committed: the write may
+	// have happened or not. It wraps ErrUnavailable (503, retry later);
+	// the caller must not undo what the write would have made permanent
+	// (an upload keeps its blob and intent, and the collector settles
+	// them from what the catalog then says).
+	ErrOutcomeUnknown = fmt.Errorf("%w: the write's outcome is unknown", ErrUnavailable)
 )
 
 // Entry is a record with the revision it was read at; pass the revision

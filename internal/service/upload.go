@@ -61,6 +61,13 @@ func (s *Service) record(ctx context.Context, rec media.Record, rev uint64) (med
 		if errors.Is(err, media.ErrHashBlocked) {
 			s.metrics.uploads.WithLabelValues("hash_blocked").Inc()
 		}
+		if errors.Is(err, catalog.ErrOutcomeUnknown) {
+			// The record may have been written (the catalog's connection
+			// was lost during the commit): its blob must stay until a
+			// read tells.
+			s.settleUnknown(ctx, rec.Origin, rec.ID, own, err)
+			return media.Record{}, 0, err
+		}
 		// own is this upload's new blob, never a shared one: with no
 		// record it is unused whatever the catalog said.
 		s.discardBlob(context.WithoutCancel(ctx), own)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -158,7 +159,7 @@ func (c *Catalog) Ping(ctx context.Context) error {
 // database could not be reached or went away; errors the server reported
 // about a statement (and cancellations) are returned as they are.
 func unavailable(op string, err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || !isConnErr(err) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, catalog.ErrUnavailable) || !isConnErr(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %s: %w", catalog.ErrUnavailable, op, err)
@@ -175,7 +176,27 @@ func isConnErr(err error) bool {
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err)
+	// A server killed mid-statement cuts the connection: pgx then
+	// returns the read's io.ErrUnexpectedEOF (or io.EOF) as it is, and
+	// the fault test saw it answered 500.
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// unknownOutcome wraps err in catalog.ErrOutcomeUnknown unless the
+// server answered it (a statement's error: nothing was written) or pgx
+// knows the write never left (safe to retry); then it is unavailable's.
+// A connection cut, a cancellation or a timeout after the statement or
+// COMMIT was sent may have happened before or after the server carried
+// it out.
+func unknownOutcome(op string, err error) error {
+	var pgErr *pgconn.PgError
+	var connErr *pgconn.ConnectError // no connection: nothing was sent
+	if err == nil || errors.As(err, &pgErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
+		!isConnErr(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", catalog.ErrOutcomeUnknown, op, err)
 }
 
 // failed maps err (unavailable or not) and counts real failures in the

@@ -55,11 +55,17 @@ func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.
 			return catalog.Stored{Record: rec, Revision: uint64(newRev)}, nil
 		case isUniqueViolation(err):
 			return fail, fmt.Errorf("%w: %s", media.ErrExists, rec.MXC())
-		case !errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, pgx.ErrNoRows):
+		case isOutcomeUnknown(err):
+			// The statement was sent: it may have stored the record
+			// and removed the intent. Nothing is unused then.
+			return catalog.Stored{}, c.failed("record_upload", unknownOutcome("record upload "+rec.MXC(), err))
+		default:
 			return fail, c.failed("record_upload", fmt.Errorf("catalog: record upload %s: %w", rec.MXC(), err))
 		}
 	}
 	var st catalog.Stored
+	committing := false
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		key := own
 		b, brev, err := c.getBlob(ctx, tx, rec.SHA256, " FOR UPDATE")
@@ -101,10 +107,21 @@ func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.
 		if key != own {
 			st.Unused = own
 		}
+		committing = true
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil && committing && isOutcomeUnknown(err):
+		// The COMMIT was sent and its answer lost.
+		return catalog.Stored{}, c.failed("record_upload", unknownOutcome("record upload "+rec.MXC(), err))
+	case err != nil:
 		return fail, c.failed("record_upload", err)
 	}
 	return st, nil
+}
+
+// isOutcomeUnknown reports whether err, returned by a write that was
+// sent, leaves its outcome unknown (see unknownOutcome).
+func isOutcomeUnknown(err error) bool {
+	return errors.Is(unknownOutcome("", err), catalog.ErrOutcomeUnknown)
 }
