@@ -72,6 +72,7 @@ var errorTable = []struct {
 	{errMethod, apiError{status: 405, errcode: "M_UNRECOGNIZED"}},
 	{ErrBadRequest, apiError{status: 400, errcode: "M_INVALID_PARAM", detail: true}},
 	{errTooSlow, apiError{status: 408, errcode: "M_UNKNOWN", detail: true}},
+	{errBodyCut, apiError{status: 400, errcode: "M_UNKNOWN"}},
 	{ErrRangeNotSatisfiable, apiError{status: 416, errcode: "M_UNKNOWN"}},
 	{ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},
 	{catalog.ErrUnavailable, apiError{status: 503, errcode: "M_UNKNOWN", retry: 5}},

@@ -26,7 +26,7 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec, err := a.media.Upload(r.Context(), up)
 	if err != nil {
-		return err
+		return bodyError(up.Body, err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"content_uri": rec.MXC()})
 	return nil
@@ -63,7 +63,7 @@ func (a *API) uploadTo(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := a.media.UploadTo(r.Context(), id, up); err != nil {
-		return err
+		return bodyError(up.Body, err)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil

@@ -113,9 +113,16 @@ func (a *API) observe(route string, h http.Handler) http.Handler {
 // configured minimum rate.
 var errTooSlow = errors.New("request body too slow")
 
+// errBodyCut: the client's request body ended before its declared length
+// or its connection failed while it was read (400, not a server error).
+var errBodyCut = errors.New("request body cut off")
+
 // minRateBody cuts off a request body whose average rate after a grace
 // period falls below min bytes/s, and bounds each read's wait, so a slow
-// client cannot hold a connection and an upload slot forever.
+// client cannot hold a connection and an upload slot forever. It also
+// remembers the first read error, so that a handler whose upload failed
+// can tell a body the client cut (bodyError) from a fault of its own,
+// whatever the storage layer made of the read error.
 type minRateBody struct {
 	io.ReadCloser
 	rc    *http.ResponseController
@@ -123,6 +130,17 @@ type minRateBody struct {
 	grace time.Duration
 	start time.Time
 	n     int64
+	err   error
+}
+
+// bodyError returns err, or errBodyCut when the upload failed because
+// reading body did (not for a body too slow: errTooSlow is its own answer).
+func bodyError(body io.Reader, err error) error {
+	b, ok := body.(*minRateBody)
+	if !ok || b.err == nil || errors.Is(b.err, errTooSlow) || errors.Is(err, errTooSlow) {
+		return err
+	}
+	return fmt.Errorf("%w after %d bytes (%w): %w", errBodyCut, b.n, b.err, err)
 }
 
 func (b *minRateBody) Read(p []byte) (int, error) {
@@ -135,7 +153,10 @@ func (b *minRateBody) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: no bytes for %s", errTooSlow, b.grace)
 	}
 	if el := time.Since(b.start); b.min > 0 && el > b.grace && float64(b.n) < float64(b.min)*el.Seconds() {
-		return n, fmt.Errorf("%w: %d bytes in %s", errTooSlow, b.n, el.Round(time.Second))
+		err = fmt.Errorf("%w: %d bytes in %s", errTooSlow, b.n, el.Round(time.Second))
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
 	}
 	return n, err
 }

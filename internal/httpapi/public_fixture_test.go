@@ -32,12 +32,13 @@ import (
 // homeserver stub that answers whoami. Uploads are marked clean at once
 // (scan.dev_mark_clean) unless a test records states itself.
 type publicFixture struct {
-	srv  *httptest.Server
-	api  *API
-	svc  *service.Service
-	cat  *kv.Catalog
-	hs   *sessiontest.Homeserver
-	logs *syncBuffer
+	srv   *httptest.Server
+	api   *API
+	svc   *service.Service
+	cat   *kv.Catalog
+	blobs *sealed.Store
+	hs    *sessiontest.Homeserver
+	logs  *syncBuffer
 }
 
 // syncBuffer is a log sink tests can read while requests run.
@@ -98,7 +99,7 @@ func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
 	api := New(svc, authn, opts, log, reg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &publicFixture{srv: srv, api: api, svc: svc, cat: cat, hs: hs, logs: logs}
+	return &publicFixture{srv: srv, api: api, svc: svc, cat: cat, blobs: blobs, hs: hs, logs: logs}
 }
 
 // realParts opens the catalog on js and a sealed filesystem store in a
