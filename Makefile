@@ -45,14 +45,17 @@ test-go: vet
 	$(GO) test -count=1 -timeout 20m ./...
 
 # test-faults: the long fault test (scripts/cluster; internal/faults): 20
-# runs of 2 minutes of load with kills at shifting moments, then all three
-# NATS servers killed at once with sync_interval always and with the NATS
-# default. `make test` runs one short run.
+# runs of 2 minutes of load, each run killing at its own moments, then a
+# power loss of all three NATS servers (lazyfs drops what they did not
+# fsync) with sync_interval always and with the NATS default,
+# POWERLOSS_RUNS runs each. `make test` runs one short run.
 FAULT_RUNS ?= 20
 FAULT_DURATION ?= 2m
+POWERLOSS_RUNS ?= 2
 test-faults:
 	./scripts/testenv run -- env MEDIAREPO_FAULTS_RUNS=$(FAULT_RUNS) MEDIAREPO_FAULTS_DURATION=$(FAULT_DURATION) \
-		$(GO) test -count=1 -v -timeout 150m -run 'TestFaults|TestAllNATSKilled' ./internal/faults/
+		MEDIAREPO_FAULTS_POWERLOSS_RUNS=$(POWERLOSS_RUNS) \
+		$(GO) test -count=1 -v -timeout 180m -run 'TestFaults|TestAllNATSKilled' ./internal/faults/
 
 bench:
 	./scripts/testenv run -- ./scripts/bench

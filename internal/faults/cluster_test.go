@@ -26,15 +26,16 @@ type cluster struct {
 }
 
 // startCluster brings a fresh cluster up (sync is "always" or "default",
-// the NATS default fsync interval) and takes it down when the test ends.
-func startCluster(t testing.TB, sync string) *cluster {
+// the NATS default fsync interval; env adds settings such as
+// MEDIAREPO_CLUSTER_LAZYFS=1) and takes it down when the test ends.
+func startCluster(t testing.TB, sync string, env ...string) *cluster {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, root: root, vars: map[string]string{}}
-	c.env = append(os.Environ(), "MEDIAREPO_CLUSTER_SYNC="+sync)
+	c.env = append(append(os.Environ(), "MEDIAREPO_CLUSTER_SYNC="+sync), env...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cluster state and logs kept in %s", filepath.Join(root, ".cluster"))
@@ -123,4 +124,12 @@ func (c *cluster) Resume(name string) {
 func (c *cluster) Log(name string) string {
 	b, _ := os.ReadFile(filepath.Join(c.Var("MEDIAREPO_CLUSTER_DIR"), name+".log"))
 	return string(b)
+}
+
+// PowerLoss kills the three NATS servers at once and drops every write
+// they had not fsynced (the cluster must run with MEDIAREPO_CLUSTER_LAZYFS=1).
+func (c *cluster) PowerLoss() {
+	if err := c.run("powerloss"); err != nil {
+		c.t.Errorf("powerloss: %v", err)
+	}
 }

@@ -33,7 +33,12 @@ type latencies struct{ p50, p99 time.Duration }
 // runResult holds one run's figures.
 type runResult struct {
 	run             int
+	sync            string // sync_interval (power-loss runs)
 	acked, lost     int
+	ackedIDs        map[string]bool
+	requeued        int // acknowledged uploads whose job the reconciler published again
+	probeAcked      int // probe messages acknowledged (power-loss runs)
+	probeLost       int // of those, gone after the power loss
 	infectious      int64
 	outside, during latencies
 	statuses        map[string]int64
@@ -49,7 +54,10 @@ func checkInvariants(t *testing.T, c *cluster, l *load, plan []*fault, began tim
 	ctx, cancel := context.WithTimeout(context.Background(), verdictBound+time.Minute)
 	defer cancel()
 	items := l.acknowledged()
-	res := runResult{acked: len(items), statuses: map[string]int64{}}
+	res := runResult{acked: len(items), statuses: map[string]int64{}, ackedIDs: map[string]bool{}}
+	for _, it := range items {
+		res.ackedIDs[it.mediaID] = true
+	}
 
 	// Every acknowledged upload reaches a verdict within the bound and is
 	// served as it must be.
