@@ -73,6 +73,9 @@ func (s *Server) buildOfficers(ctx context.Context) error {
 	if q, ok := s.jobs.(*queue.Queue); ok {
 		deps.Backlog = q // none with scan.dev_mark_clean
 	}
+	if cfg.Scan.RescanRate > 0 {
+		deps.Rescan = s.catalog
+	}
 	admin, err := httpapi.NewAdmin(deps, httpapi.AdminOptions{
 		Officers: officers, Admins: admins, Homeserver: o.Homeserver, LoginMethods: o.LoginMethods, Hosts: hostMap(cfg),
 		CookieSecure: *o.CookieSecure, PublicURL: o.PublicURL, TokenHint: tokenHint})

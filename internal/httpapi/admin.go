@@ -18,6 +18,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/auth"
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/httpapi/web"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
@@ -123,6 +124,14 @@ type AdminDeps struct {
 	Registerer prometheus.Registerer
 	// Backlog is the scan queue, shown on the list page (nil: not shown).
 	Backlog ScanBacklog
+	// Rescan is the progress of the rescan after a signature update,
+	// shown on the list page (nil: not shown).
+	Rescan RescanProgress
+}
+
+// RescanProgress reads the rescan's shared state (catalog.Rescans has it).
+type RescanProgress interface {
+	GetRescanState(ctx context.Context) (catalog.RescanState, uint64, error)
 }
 
 // ScanBacklog tells how many scans wait and run (queue.Queue has it): an

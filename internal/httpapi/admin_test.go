@@ -84,7 +84,7 @@ func newAdminFixtureWith(t *testing.T, secure bool, adjust func(*AdminDeps, *Adm
 	}
 	deps := AdminDeps{Review: rv, Audit: aud, Sessions: sessions, Login: login,
 		Auth: auth.NewWhoami(map[string]string{"example.org": hs.URL}, &http.Client{Timeout: 5 * time.Second}, 0, 0), Log: log,
-		Backlog: q}
+		Backlog: q, Rescan: cat}
 	opts := AdminOptions{Officers: []string{officerID}, Homeserver: hs.URL, LoginMethods: []string{LoginPassword, LoginSSO, LoginToken}, CookieSecure: secure,
 		BodyDeadline: time.Second}
 	if adjust != nil {
@@ -281,6 +281,17 @@ func TestPageLoginCSRFAndLogout(t *testing.T) {
 	}
 	if _, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", ""); !strings.Contains(body, "Prüfwarteschlange: <strong>3</strong> warten") {
 		t.Fatalf("list page without the scan backlog of 3 jobs:\n%s", body)
+	}
+
+	// The list page shows the progress of a rescan after a signature update.
+	if _, err := f.cat.PutRescanState(context.Background(), catalog.RescanState{Basis: "ClamAV 1.4.6/27001; zip-inspection r3",
+		Previous: "ClamAV 1.4.6/27000; zip-inspection r3", StartedAt: time.Now(), Since: time.Now().Add(-7 * 24 * time.Hour),
+		Total: 120, Done: 45, Infected: 2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", ""); !strings.Contains(body, "Erneute Prüfung nach Signaturaktualisierung (ClamAV 1.4.6/27001") ||
+		!strings.Contains(body, "<strong>45</strong> von 120 geprüft, <strong>2</strong> infiziert und in Quarantäne") {
+		t.Fatalf("list page without the rescan's progress:\n%s", body)
 	}
 
 	// The details show each engine's part of the verdict.

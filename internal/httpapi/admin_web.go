@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -146,7 +147,7 @@ func (a *Admin) pageList(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 		chart = &c
 	}
 	a.render(w, r, http.StatusOK, "list", pc, view{Title: "list_title", Nav: "list", P: map[string]any{
-		"Q": q, "Items": p.Items, "Next": next, "States": states, "Backlog": a.backlog(r.Context()), "Chart": chart}})
+		"Q": q, "Items": p.Items, "Next": next, "States": states, "Backlog": a.backlog(r.Context()), "Rescan": a.rescan(r.Context()), "Chart": chart}})
 	return nil
 }
 
@@ -162,6 +163,34 @@ func (a *Admin) backlog(ctx context.Context) *queue.Stats {
 		return nil
 	}
 	return &st
+}
+
+// rescanView is the rescan's progress on the list page.
+type rescanView struct {
+	Done, Total, Infected, Failed int64
+	// Engines are the engine versions it rescans with; Since is the
+	// window's start (UTC, to the minute).
+	Engines, Since string
+	Finished       bool
+}
+
+// rescan is the rescan's progress for the list page, or nil when it is not
+// wired, none ever ran, or the catalog does not answer.
+func (a *Admin) rescan(ctx context.Context) *rescanView {
+	if a.deps.Rescan == nil {
+		return nil
+	}
+	st, _, err := a.deps.Rescan.GetRescanState(ctx)
+	if errors.Is(err, media.ErrNotFound) || err == nil && st.Previous == "" && st.Total == 0 {
+		return nil // the first signatures ever seen: nothing was rescanned
+	}
+	if err != nil {
+		a.deps.Log.Warn("officers' page: rescan state unavailable", "err", err)
+		return nil
+	}
+	engines, _, _ := strings.Cut(st.Basis, "; ")
+	return &rescanView{Done: st.Done, Total: st.Total, Infected: st.Infected, Failed: st.Failed, Engines: engines,
+		Since: st.Since.UTC().Format("2006-01-02 15:04"), Finished: !st.FinishedAt.IsZero()}
 }
 
 func cloneValues(q url.Values) url.Values {
