@@ -178,7 +178,18 @@ func (w *Worker) blobMoved(ctx context.Context, rec media.Record) (bool, error) 
 func (w *Worker) failScan(ctx context.Context, job queue.Job, deliveries uint64, cause error, log *slog.Logger) (outcome, error) {
 	v := media.Verdict{Result: media.ResultFailed, ScannedAt: w.now(),
 		Reason: fmt.Sprintf("scan failed after %d deliveries: %v", deliveries, cause)}
-	_, _, err := w.applyVerdict(ctx, job.Origin, job.MediaID, v)
+	rec, _, err := w.cat.Get(ctx, job.Origin, job.MediaID)
+	if err == nil && rec.State == media.StatePending {
+		if err := w.reportAhead(ctx, rec, v); err != nil {
+			// Neither stored nor reported: the record stays pending (not
+			// served) and the reconciler publishes its job again after
+			// maintenance.stuck_after, so the report is not lost.
+			log.Error("scan failed on the last delivery and its report could not be published: the media stays pending until the reconciler retries it",
+				"cause", cause, "err", err)
+			return outcomeFailed, nil
+		}
+	}
+	_, _, err = w.applyVerdict(ctx, job.Origin, job.MediaID, v)
 	switch {
 	case errors.Is(err, media.ErrStale) || errors.Is(err, media.ErrNotFound):
 		w.metrics.dropped.WithLabelValues("stale").Inc()

@@ -18,6 +18,19 @@ type Reporter interface {
 // (BSI OPS.1.1.4 A9). Call it before the worker runs.
 func (w *Worker) SetReporter(r Reporter) { w.reports = r }
 
+// reportAhead reports the verdict v that is about to be stored on the
+// pending record rec, as report will describe the stored record (same ID,
+// the state the verdict's transition leads to), so that the outbox stores
+// it once whichever of them publishes it.
+func (w *Worker) reportAhead(ctx context.Context, rec media.Record, v media.Verdict) error {
+	to, ok := media.Target(transitions[v.Result])
+	if !ok {
+		return nil // not a verdict applyVerdict stores
+	}
+	rec.Verdict, rec.State = &v, to
+	return w.report(ctx, rec)
+}
+
 // report puts the record's verdict into the outbox when it is not clean.
 // The report's ID comes from the record and its verdict's time, so a
 // redelivered job reports the same verdict under the same ID (stored

@@ -190,6 +190,13 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 	if err != nil {
 		return "", err
 	}
+	// The report goes into the outbox BEFORE the verdict is stored: once
+	// stored, a retry finds the record decided and would not know whether
+	// its report was lost. A failed publish stores nothing, and the job is
+	// retried (the record stays pending, never served).
+	if err := w.reportAhead(ctx, rec, v); err != nil {
+		return "", err
+	}
 	stored, _, err := w.applyVerdict(ctx, rec.Origin, rec.ID, v)
 	switch {
 	case errors.Is(err, media.ErrStale):
@@ -210,9 +217,6 @@ func (w *Worker) store(ctx context.Context, rec media.Record, v media.Verdict, s
 	w.countDay(ctx, v, stored, log)
 	log.Info("verdict stored", "result", v.Result, "signature", v.Signature, "source", source,
 		"signature_version", v.SignatureVersion, "state", stored.State)
-	if err := w.report(ctx, stored); err != nil {
-		return "", err // redelivered: the settled record is reported again (same ID)
-	}
 	if v.Result == media.ResultFailed || v.Result == media.ResultHashBlocked {
 		return outcomeStored, nil // nothing to keep at the hash level
 	}
