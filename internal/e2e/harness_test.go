@@ -113,6 +113,9 @@ type setup struct {
 	uploadWait string
 	// scannerExtra is more YAML in the content_scanner section
 	scannerExtra string
+	// engines replaces "clamd: <the test clamd>" in the scan section
+	// (YAML indented by two spaces, e.g. an engines: list)
+	engines string
 }
 
 func freeAddr(t testing.TB) string {
@@ -189,7 +192,7 @@ content_scanner:
 %snats:
   url: %s
 scan:
-  clamd: %s
+  %s
   workers: 1
   stream_max_length: %d
   ack_wait: 5s
@@ -199,7 +202,7 @@ media:
   max_pending_creates: 3
   max_download_wait: 30s
 %s`, listen, admin, s.dataDir, listen, s.homeserver, s3env.Endpoint, s.bucket, access, secret,
-		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.scannerExtra, s.natsURL, testenv.ClamdAddr(t), testenv.ClamdStreamMax(t), orDefault(s.uploadWait, "0s"), s.extra)
+		s.keyDir, s.scannerKey, orDefault(s.scannerWait, "20s"), s.scannerExtra, s.natsURL, orDefault(s.engines, "clamd: "+testenv.ClamdAddr(t)), testenv.ClamdStreamMax(t), orDefault(s.uploadWait, "0s"), s.extra)
 	in.cfgPath = write("config.yaml", cfg)
 	in.URL, in.Admin = "http://"+listen, "http://"+admin
 	in.start()
