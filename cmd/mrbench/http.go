@@ -30,6 +30,7 @@ type httpFlags struct {
 	rssSize, rssPerConc string
 	rssConc             int
 	diagSync            string
+	postgres            string
 }
 
 func runHTTP(args []string) int {
@@ -46,6 +47,8 @@ func runHTTP(args []string) int {
 	fs.IntVar(&f.rssConc, "rss-concurrency", 64, "concurrent uploads whose peak RSS is measured")
 	fs.StringVar(&f.rssPerConc, "rss-concurrent-size", "16MB", "size of each of the concurrent uploads")
 	fs.StringVar(&f.diagSync, "diag-sync", "2m", "also time small uploads on fs with this nats.sync_interval, to show what fsync costs (empty: skip)")
+	fs.StringVar(&f.postgres, "postgres", os.Getenv("MEDIAREPO_TEST_POSTGRES_URL"),
+		"superuser URL of a PostgreSQL: uploads are also timed on S3 with the PostgreSQL catalog, the production path (empty: skip)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -176,7 +179,9 @@ func (r *httpRun) printConditions() {
 conditions:
   - every instance: embedded NATS JetStream with nats.sync_interval "always" (the default: an fsync per write),
     static development token (auth outside the timing), per-user rate limits raised to 1e6/s,
-    S3 part size %s × %d parts in parallel (mediarepo's default config; the raw minio-go baseline uses the same options)
+    S3 part size %s × %d parts in parallel (mediarepo's default config; the raw minio-go baseline uses the same options),
+    the JetStream KV catalog (the embedded default) except "S3+PostgreSQL": catalog.backend postgres, the production
+    path, on a fresh database of the test PostgreSQL (with -postgres)
   - uploads are timed WITHOUT waiting for verdicts: scan.workers 0, scan.clamd %q configured; each upload
     still publishes its scan job to JetStream before it is answered; no scan runs during the timing
   - downloads come from instances with scan.dev_mark_clean (uploads marked clean at once, untimed): the serving
@@ -244,6 +249,17 @@ func (r *httpRun) uploads(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{{"raw", rawPut}, {"s3", apiPut(s3c)}, {"fs", apiPut(fsc)}}
+	pgc, stopPG, err := r.productionUploads(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopPG()
+	if pgc != nil {
+		targets = append(targets, struct {
+			name string
+			fn   func(context.Context) error
+		}{"s3-pg", apiPut(pgc)})
+	}
 	if r.f.diagSync != "" {
 		diag, err := r.instance(ctx, "upload-fs-sync", "fs", false, r.f.diagSync)
 		if err != nil {
@@ -277,6 +293,11 @@ func (r *httpRun) uploads(ctx context.Context) error {
 		for _, size := range r.cfg.large {
 			if err := r.largeUploads(ctx, size, s3c, fsc); err != nil {
 				return err
+			}
+			if pgc != nil {
+				if err := r.timeUpload(ctx, "s3-pg", size, pgc); err != nil {
+					return err
+				}
 			}
 		}
 		if !r.isLarge(r.cfg.fs) {

@@ -52,6 +52,10 @@ func (r *httpRun) report() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", t.name, g.get("small "+t.key+" rate"),
 			one(g.get("small "+t.key+" p50")), one(g.get("small "+t.key+" p99")))
 	}
+	if _, ok := g["small s3-pg rate"]; ok {
+		fmt.Fprintf(tw, "mediarepo on S3, PostgreSQL catalog\t%s\t%s\t%s\t\n", g.get("small s3-pg rate"),
+			one(g.get("small s3-pg p50")), one(g.get("small s3-pg p99")))
+	}
 	if f.diagSync != "" {
 		fmt.Fprintf(tw, "diagnostic: on fs, nats.sync_interval %s\t%s\t%s\t%s\t\n", f.diagSync, g.get("small fs-sync rate"),
 			one(g.get("small fs-sync p50")), one(g.get("small fs-sync p99")))
@@ -141,6 +145,7 @@ func (r *httpRun) goals() {
 				ratioRange(g.get(key+"s3"), g.get(key+"raw")), fmt.Sprintf("≥ %.1f", goalRatio), q >= goalRatio)
 		}
 	}
+	r.productionGoals(line)
 	r.smallMediaGoals(line)
 	up, down := g.get(fmt.Sprintf("PUT %d fs", r.cfg.fs)).median(), g.get(fmt.Sprintf("GET %d fs", r.cfg.fs)).median()
 	line(fmt.Sprintf("%s upload MB/s, mediarepo fs vs mmr 240-250*", formatSize(r.cfg.fs)),

@@ -30,6 +30,7 @@ type profileFlags struct {
 	conc      int
 	smallSize string
 	largeSize string
+	postgres  string
 }
 
 func runProfile(args []string) int {
@@ -41,6 +42,8 @@ func runProfile(args []string) int {
 	fs.IntVar(&f.conc, "small-concurrency", 16, "requests in flight for the small media")
 	fs.StringVar(&f.smallSize, "small-size", "10KB", "size of the small media")
 	fs.StringVar(&f.largeSize, "large-size", "1MB", "size of the media uploaded and downloaded one at a time")
+	fs.StringVar(&f.postgres, "postgres", os.Getenv("MEDIAREPO_TEST_POSTGRES_URL"),
+		"superuser URL of a PostgreSQL: also profile small uploads on S3 with the PostgreSQL catalog (empty: skip)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,20 +94,20 @@ func profileMain(f profileFlags) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	start := func(name string, clean bool) (*instance, error) {
+	start := func(name string, clean bool, dsn string) (*instance, error) {
 		d := filepath.Join(dir, name)
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 		return startInstance(ctx, instanceOptions{name: name, bin: f.bin, dir: d, backend: "s3", s3: f.conn,
-			clamd: f.clamd, devMarkClean: clean, maxUpload: 1 << 30, pprof: true})
+			clamd: f.clamd, devMarkClean: clean, maxUpload: 1 << 30, pprof: true, catalogDSN: dsn})
 	}
-	up, err := start("upload", false)
+	up, err := start("upload", false, "")
 	if err != nil {
 		return err
 	}
 	defer up.stop()
-	down, err := start("download", true)
+	down, err := start("download", true, "")
 	if err != nil {
 		return err
 	}
@@ -114,6 +117,26 @@ func profileMain(f profileFlags) error {
 	scenarios, err := profileScenarios(ctx, f, raw, body, up, down, upc, downc, small, large)
 	if err != nil {
 		return err
+	}
+	if f.postgres != "" {
+		dsn, drop, err := freshDatabase(ctx, f.postgres)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		pg, err := start("upload-pg", false, dsn)
+		if err != nil {
+			return err
+		}
+		defer pg.stop()
+		pgc := newAPIClient(pg, f.conc)
+		put := scenarios[0]
+		put.name, put.in = put.name+"-postgres", pg
+		put.load = func(ctx context.Context) error {
+			_, err := pgc.upload(ctx, bytes.NewReader(body.small(small)), small)
+			return err
+		}
+		scenarios = append([]scenario{put}, scenarios...)
 	}
 	fmt.Printf("mrbench profile: mediarepo on S3 %s (bucket %s), %d s per scenario, profiles in %s\n",
 		f.conn.endpoint, f.conn.bucket, f.seconds, f.out)
