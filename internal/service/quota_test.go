@@ -16,6 +16,7 @@ import (
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
+	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/storage/fs"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
@@ -108,8 +109,20 @@ func TestQuotas(t *testing.T) {
 	if err := up(alice, 10, true); !errors.Is(err, ErrUserLimitExceeded) {
 		t.Fatalf("a fourth file with max_files 3: %v", err)
 	}
+	// Without a limit the count is taken beside the store (issue 18): the
+	// same count, given back when the upload keeps nothing.
 	if err := up("@bridge:example.org", 100000, true); err != nil {
 		t.Fatalf("an override without limits: %v", err)
+	}
+	if err := up("@bridge:example.org", 2000, false); err != nil {
+		t.Fatal(err)
+	}
+	blobs = countFiles(t, root)
+	if err := up("@bridge:example.org", 2<<20, false); !errors.Is(err, media.ErrTooLarge) {
+		t.Fatalf("a chunked body over max_upload_size: %v", err)
+	}
+	if u := usage("@bridge:example.org"); u != (catalog.Usage{Bytes: 102000, Files: 2}) || countFiles(t, root) != blobs {
+		t.Fatalf("unlimited user: usage %+v, want 102000 bytes in 2 files; %d blobs, want %d", u, countFiles(t, root), blobs)
 	}
 
 	// Atomic: of 8 concurrent uploads of 9000 bytes at 30000, exactly 3 fit.

@@ -275,9 +275,11 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		return media.Content{}, err
 	}
 	defer release()
-	// The quota is taken before a byte is read (one file and the declared
-	// length) and the body may not pass what it has left.
-	hold, err := s.holdQuota(ctx, up, !up.importing)
+	// A quota to enforce is taken before a byte is read (one file and the
+	// declared length) and the body may not pass what it has left.
+	// Without one, the same count is taken while the body is stored.
+	held := s.startQuotaHold(ctx, up)
+	hold, err := held.early()
 	if err != nil {
 		return media.Content{}, err
 	}
@@ -285,12 +287,18 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	key := MediaPrefix + media.NewMediaID()
 	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
 	if err := s.catalog.PutIntent(ctx, intent); err != nil {
-		hold.release(ctx)
+		held.release(ctx)
 		s.metrics.uploads.WithLabelValues("failed").Inc()
 		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
 	}
-	if err := s.blobs.Put(ctx, key, in, up.ContentLength); err != nil {
-		hold.release(ctx)
+	err = s.blobs.Put(ctx, key, in, up.ContentLength)
+	if hold, herr := held.wait(); err == nil && herr != nil {
+		err = herr // a count that failed stores nothing (released below: nothing was held)
+	} else if err == nil {
+		hold.settle(ctx, in.n)
+	}
+	if err != nil {
+		held.release(ctx)
 		// A failed put may still have stored the object (S3 answered
 		// after the request was cancelled): remove it before the intent.
 		s.discardBlob(context.WithoutCancel(ctx), key)
@@ -307,7 +315,6 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
 		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
 		TypeCheck: typeCheck(in.head, in.sniffed)}
-	hold.settle(ctx, c.Size)
 	return c, nil
 }
 
