@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
@@ -37,7 +38,7 @@ type fixture struct {
 	t       testing.TB
 	js      jetstream.JetStream
 	nc      *nats.Conn
-	cat     *kv.Catalog
+	cat     catalog.Catalog
 	blobs   *sealed.Store
 	scanner scan.Scanner
 	reg     *prometheus.Registry
@@ -94,6 +95,13 @@ func newFixtureWith(t testing.TB, url string, scanner scan.Scanner, backend stor
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
+	return newFixtureOn(t, js, nc, cat, scanner, backend, keys, opts)
+}
+
+// newFixtureOn builds the fixture on a JetStream connection (queue,
+// outbox, audit) with the catalog cat (KV or PostgreSQL).
+func newFixtureOn(t testing.TB, js jetstream.JetStream, nc *nats.Conn, cat catalog.Catalog, scanner scan.Scanner, backend storage.Store, keys *sealed.Keyring, opts Options) *fixture {
+	t.Helper()
 	if backend == nil {
 		backend = newFSBackend(t)
 	}

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mediarepo/mediarepo/internal/audit"
 	"github.com/mediarepo/mediarepo/internal/catalog"
+	"github.com/mediarepo/mediarepo/internal/catalog/postgres"
 	"github.com/mediarepo/mediarepo/internal/media"
 	"github.com/mediarepo/mediarepo/internal/queue"
 	"github.com/mediarepo/mediarepo/internal/report"
@@ -62,12 +65,41 @@ type rescanFixture struct {
 
 func newRescanFixture(t *testing.T) *rescanFixture {
 	t.Helper()
+	return newRescanFixtureOn(t, "kv")
+}
+
+// newRescanFixtureOn is newRescanFixture on the catalog backend "kv" or
+// "postgres" (a fresh database in the test PostgreSQL).
+func newRescanFixtureOn(t *testing.T, backend string) *rescanFixture {
+	t.Helper()
 	c := testenv.StartClamdOwnDB(t)
 	sigs := &sigVersion{}
 	sigs.set("27000")
 	engine := &dated{Scanner: newClamd(t, c.Addr()), sigs: sigs}
-	f := newFixture(t, engine, nil, Options{})
 	ctx := context.Background()
+	var f *fixture
+	switch backend {
+	case "kv":
+		f = newFixture(t, engine, nil, Options{})
+	case "postgres":
+		nc, err := nats.Connect(testenv.NATSURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat, err := postgres.New(ctx, postgres.Options{DSN: testenv.PostgresDB(t)}, testLogger(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cat.Close() })
+		f = newFixtureOn(t, js, nc, cat, engine, nil, testKeyring(t), Options{BackoffBase: 50 * time.Millisecond})
+	default:
+		t.Fatalf("unknown catalog backend %q", backend)
+	}
 	o, err := report.Open(ctx, f.js, report.Options{}, testLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +176,13 @@ func (f *rescanFixture) reports() []report.Report {
 // media stay clean and servable, and media released by an officer are
 // left alone.
 func TestRescanAfterSignatureUpdate(t *testing.T) {
-	f := newRescanFixture(t)
+	for _, backend := range []string{"kv", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testRescanAfterSignatureUpdate(t, backend) })
+	}
+}
+
+func testRescanAfterSignatureUpdate(t *testing.T, backend string) {
+	f := newRescanFixtureOn(t, backend)
 	ctx := context.Background()
 	bad := append([]byte("mediarepo rescan test "), testenv.Random(20<<10)...)
 	first := f.cleanUpload(bad)
