@@ -19,7 +19,9 @@ import (
 // segment); only those segments are fetched and decrypted. Data is
 // released only after its segment authenticated; a blob that does not
 // authenticate fails with ErrTampered (at Get or at a Read), one under an
-// unknown master key with ErrUnknownKey.
+// unknown master key with ErrUnknownKey. Past its first MiB a read is
+// pipelined (readahead.go): the next segments are decrypted while the
+// caller consumes the previous ones.
 func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
@@ -28,7 +30,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 		return nil, fmt.Errorf("sealed: get %s: offset %d: %w", key, offset, storage.ErrInvalidRange)
 	}
 	if offset == 0 && length < 0 {
-		return s.getAll(ctx, key)
+		return pipelined(s.getAll(ctx, key))
 	}
 	info, err := s.backend.Stat(ctx, key)
 	if err != nil {
@@ -51,7 +53,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if offset == end {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
-	return s.getRange(ctx, key, offset, end, size, info.Size)
+	return pipelined(s.getRange(ctx, key, offset, end, size, info.Size))
 }
 
 // getAll streams the whole blob from one backend read.
@@ -160,6 +162,7 @@ type plainReader struct {
 }
 
 func (s *Store) newPlainReader(key string, body io.ReadCloser, dataKey []byte, seq uint32, skip, left int64) (*plainReader, error) {
+	body = newReadAhead(body) // reading the ciphertext is a stage of its own
 	dec, err := sio.DecryptReader(body, s.dareConfig(dataKey, seq))
 	if err != nil {
 		_ = body.Close()
