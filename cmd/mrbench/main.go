@@ -31,6 +31,7 @@ var commands = map[string]command{
 	scaleChildCommand: {run: runScaleChild, hidden: true},
 	"profile":         {summary: "CPU, allocation and wall-time (goroutine) profiles of mediarepo on S3 under small and 1 MB loads", run: runProfile},
 	"uploads":         {summary: "small uploads through mediarepo on fs with the KV and the PostgreSQL catalog, same run", run: runUploads},
+	"burst":           {summary: "RSS of a fresh mediarepo before, during and after a burst of small uploads", run: runBurst},
 	"fsdownload":      {summary: "large downloads on the filesystem store vs a raw file server and a bare decrypting server, same run", run: runFSDownload},
 }
 

@@ -58,6 +58,7 @@ type Server struct {
 func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), health: NewHealth()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.runners = append(s.runners, newMemoryReleaser(s.registry).Run) // memory.go
 	if err := s.build(ctx); err != nil {
 		s.Close()
 		return nil, err
