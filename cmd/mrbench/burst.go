@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -66,7 +67,7 @@ func burstMain(ctx context.Context, b burstRun) error {
 conditions: embedded NATS JetStream (sync_interval always), scan.workers 0 (no scans run), static token;
   fresh = VmRSS 2 s after one small upload into the new process; peak = VmHWM during the burst;
   %d repeats, each on a fresh process; MiB = 2^20 bytes; load average before: %s
-`, b.count, formatSize(b.size), b.conc, b.settle, b.repeat, loadavg())
+`, b.count, formatSize(b.size), b.conc, b.settle, b.repeat, strings.TrimSpace(loadavg()))
 	figs := figures{}
 	block := make([]byte, 1<<20)
 	for i := range block {
@@ -88,7 +89,7 @@ conditions: embedded NATS JetStream (sync_interval always), scan.workers 0 (no s
 	fmt.Printf("goal: %-58s %-22s goal %-14s %s\n",
 		fmt.Sprintf("RSS %s after %d × %s uploads, minus fresh (issue 18)", b.settle, b.count, formatSize(b.size)),
 		fmt.Sprintf("%s MiB", one(last)), fmt.Sprintf("≤ %d MiB", goalBurstMiB), verdict(slices.Max(last) <= goalBurstMiB))
-	fmt.Printf("(the goal is judged on the worst repeat; load average after: %s)\n", loadavg())
+	fmt.Printf("(the goal is judged on the worst repeat; load average after: %s)\n", strings.TrimSpace(loadavg()))
 	return nil
 }
 

@@ -123,7 +123,7 @@ conditions: mediarepo %s on the filesystem store (scan.dev_mark_clean: the media
   pipe = a bare net/http handler: the same plaintext in DARE 2.0 (AES-256-GCM, 64 KiB segments, minio/sio) in a
          file, sio.DecryptReader → io.CopyBuffer 256 KiB → response, one goroutine (the plain HTTP → AES-GCM → HTTP pipe)
   client: this process, Go net/http keep-alive, 32 KiB reads; load average before: %s
-`, formatSize(size), batch, repeat, bin, loadavg())
+`, formatSize(size), batch, repeat, bin, strings.TrimSpace(loadavg()))
 	targets := []struct {
 		name string
 		get  func() (int64, error)
@@ -157,7 +157,7 @@ conditions: mediarepo %s on the filesystem store (scan.dev_mark_clean: the media
 	}
 	raw, pipe, mr := figs.get("raw"), figs.get("pipe"), figs.get("mediarepo")
 	fmt.Printf("\n%s download, MB/s, median (min-max): raw %s, pipe %s, mediarepo %s; load average after: %s\n",
-		formatSize(size), raw, pipe, mr, loadavg())
+		formatSize(size), raw, pipe, mr, strings.TrimSpace(loadavg()))
 	fmt.Printf("figure: %s download, mediarepo fs / pipe (same file, same run): %.2f; / raw file server: %.2f\n",
 		formatSize(size), ratio(mr, pipe), ratio(mr, raw))
 	fmt.Printf("goal: %-58s %-22s goal %-14s %s\n", formatSize(size)+" download MB/s, mediarepo fs (issue 18)",
@@ -219,13 +219,4 @@ func onlyBlob(root string) (string, error) {
 		return "", err
 	}
 	return keys[0], nil
-}
-
-// loadavg is the first three fields of /proc/loadavg.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
