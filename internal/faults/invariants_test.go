@@ -122,6 +122,10 @@ func checkInvariants(t *testing.T, c *cluster, l *load, plan []*fault, began tim
 	checkStreams(ctx, t, js)
 
 	res.outside, res.during = verdictLatencies(items, recs, plan)
+	l.samples.Range(func(k, v any) bool {
+		t.Logf("first %s answer: %s", k, v)
+		return true
+	})
 	l.statuses.Range(func(k, v any) bool {
 		res.statuses[k.(string)] = v.(interface{ Load() int64 }).Load()
 		return true

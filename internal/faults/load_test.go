@@ -41,6 +41,7 @@ type load struct {
 	items []*item
 
 	statuses   sync.Map // "upload 503" / "download 504" → *atomic.Int64
+	samples    sync.Map // "upload 403" → the first such answer's body (for the log)
 	noRetry    atomic.Int64
 	infectious atomic.Int64 // bytes of infected uploads that were served: must stay 0
 }
@@ -122,6 +123,9 @@ func (l *load) uploadOne(ctx context.Context, body []byte) {
 	raw, _ := io.ReadAll(resp.Body)
 	it.status = resp.StatusCode
 	l.count("upload", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		l.samples.LoadOrStore(fmt.Sprintf("upload %d", resp.StatusCode), string(raw))
+	}
 	l.checkRetryAfter(resp)
 	if resp.StatusCode != http.StatusOK {
 		return

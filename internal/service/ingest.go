@@ -34,14 +34,25 @@ type ingest struct {
 	head    []byte
 	sniffed string
 	checked bool
+	failed  bool // a Read returned an error other than io.EOF
 }
 
 func newIngest(r io.Reader, limit int64, policy *TypePolicy) *ingest {
 	return &ingest{r: r, limit: limit, policy: policy, hash: sha256.New(), head: make([]byte, 0, checkLen)}
 }
 
-// Read implements io.Reader.
+// Read implements io.Reader and remembers that the body failed (a read
+// error, too large, a forbidden type): a put that failed for its body
+// never stored a whole object.
 func (in *ingest) Read(p []byte) (int, error) {
+	n, err := in.read(p)
+	if err != nil && err != io.EOF {
+		in.failed = true
+	}
+	return n, err
+}
+
+func (in *ingest) read(p []byte) (int, error) {
 	n, err := in.r.Read(p)
 	if n > 0 {
 		in.n += int64(n)

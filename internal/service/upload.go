@@ -292,6 +292,7 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
 	}
 	err = s.blobs.Put(ctx, key, in, up.ContentLength)
+	putFailed := err != nil
 	if hold, herr := held.wait(); err == nil && herr != nil {
 		err = herr // a count that failed stores nothing (released below: nothing was held)
 	} else if err == nil {
@@ -299,9 +300,18 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	}
 	if err != nil {
 		held.release(ctx)
-		// A failed put may still have stored the object (S3 answered
-		// after the request was cancelled): remove it before the intent.
-		s.discardBlob(context.WithoutCancel(ctx), key)
+		if in.failed || !putFailed {
+			// The body failed (no whole object was stored), or the put
+			// finished (the delete finds the object): both go.
+			s.discardBlob(context.WithoutCancel(ctx), key)
+		} else {
+			// The store failed or the request was cancelled after the
+			// body was read: S3 may still finish the object after the
+			// delete (the fault test found such orphans when the load's
+			// end cancelled uploads). The intent stays, and the
+			// collector deletes the blob again after the grace period.
+			s.deleteBlob(context.WithoutCancel(ctx), key)
+		}
 		outcome := "failed"
 		switch {
 		case errors.Is(err, media.ErrTooLarge):
@@ -324,11 +334,19 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 // that nothing names. (The fault test found such orphans: uploads whose
 // put failed or was cancelled after S3 had stored the object.)
 func (s *Service) discardBlob(ctx context.Context, key string) {
+	if s.deleteBlob(ctx, key) {
+		s.dropIntent(ctx, key)
+	}
+}
+
+// deleteBlob deletes the blob of a failed upload and reports whether it
+// is gone; its intent stays for the collector either way.
+func (s *Service) deleteBlob(ctx context.Context, key string) bool {
 	if err := s.blobs.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.log.Warn("removing the blob of a failed upload failed; the collector will, from its intent", "key", key, "err", err)
-		return
+		return false
 	}
-	s.dropIntent(ctx, key)
+	return true
 }
 
 // dropIntent removes an upload intent once its record names the content
