@@ -30,6 +30,9 @@ type instanceOptions struct {
 	s3      s3Flags
 	// clamd is scan.clamd (configured even when no worker runs).
 	clamd string
+	// workers is scan.workers: in-process scan workers (0: none; the
+	// uploads' jobs wait in the queue).
+	workers int
 	// devMarkClean marks uploads clean at once (download instances only).
 	devMarkClean bool
 	// maxUpload is media.max_upload_size and scan.stream_max_length.
@@ -88,11 +91,11 @@ func (o instanceOptions) yaml(listen, admin string) (string, error) {
 		}
 		fmt.Fprintf(&b, "catalog:\n  backend: postgres\n  postgres:\n    dsn_file: %s\n", dsnFile)
 	}
-	fmt.Fprintf(&b, "scan:\n  workers: 0\n  stream_max_length: %d\n  dev_mark_clean: %t\n", o.maxUpload, o.devMarkClean)
+	fmt.Fprintf(&b, "scan:\n  workers: %d\n  stream_max_length: %d\n  dev_mark_clean: %t\n", o.workers, o.maxUpload, o.devMarkClean)
 	if o.clamd != "" {
 		fmt.Fprintf(&b, "  clamd: %s\n", o.clamd)
 	}
-	fmt.Fprintf(&b, "media:\n  max_upload_size: %d\n  opaque_content: serve\n", o.maxUpload)
+	fmt.Fprintf(&b, "media:\n  max_upload_size: %d\n  opaque_content: serve\n  max_pending_creates: 1000\n", o.maxUpload)
 	if o.pprof {
 		b.WriteString("http:\n  pprof: true\n")
 	}

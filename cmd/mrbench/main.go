@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"profile":         {summary: "CPU, allocation and wall-time (goroutine) profiles of mediarepo on S3 under small and 1 MB loads", run: runProfile},
 	"uploads":         {summary: "small uploads through mediarepo on fs with the KV and the PostgreSQL catalog, same run", run: runUploads},
 	"burst":           {summary: "RSS of a fresh mediarepo before, during and after a burst of small uploads", run: runBurst},
+	"servable":        {summary: "upload to servable: a 1 MB image from its first byte to a waiting download's 200, beside clamd's own scan", run: runServable},
 	"fsdownload":      {summary: "large downloads on the filesystem store vs a raw file server and a bare decrypting server, same run", run: runFSDownload},
 }
 
