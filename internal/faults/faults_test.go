@@ -73,17 +73,40 @@ func runFaults(t *testing.T, c *cluster, d time.Duration, plan []*fault) runResu
 		}
 		f.start = time.Now()
 		if f.power {
-			c.PowerLoss()
+			powerLoss(c, f.down)
 		} else {
 			c.Kill(f.name)
+			time.Sleep(f.down)
+			c.Start(f.name)
 		}
-		time.Sleep(f.down)
-		c.Start(f.name)
 		f.end = time.Now()
 		t.Logf("%s killed at %s, back after %s", f.name, f.start.Sub(began).Round(time.Millisecond), f.end.Sub(f.start).Round(time.Millisecond))
 	}
 	wg.Wait()
 	return checkInvariants(t, c, l, plan, began)
+}
+
+// poweredByNATSHosts are the processes that lose power with the NATS
+// servers in powerLoss: the API replicas and the scanworkers (PostgreSQL,
+// MinIO, clamd and the proxy run elsewhere).
+var poweredByNATSHosts = []string{"mediarepo-1", "mediarepo-2", "scanworker-1", "scanworker-2"}
+
+// powerLoss cuts the power of the hosts that run NATS, the replicas and
+// the scanworkers: every one SIGKILLed, the NATS servers' unsynced writes
+// dropped (lazyfs), and after down everything started again, NATS first.
+// The replicas and workers must start again: they create the streams and
+// consumers at start, and a power loss under the NATS default may take the
+// streams themselves (a running replica does not create them again).
+func powerLoss(c *cluster, down time.Duration) {
+	for _, name := range poweredByNATSHosts {
+		c.Kill(name)
+	}
+	c.PowerLoss()
+	time.Sleep(down)
+	c.Start("nats-all")
+	for _, name := range poweredByNATSHosts {
+		c.Start(name)
+	}
 }
 
 // faultDuration reads MEDIAREPO_FAULTS_DURATION (a Go duration), def when unset.

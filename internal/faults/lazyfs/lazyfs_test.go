@@ -70,6 +70,18 @@ func TestPowerLoss(t *testing.T) {
 	for _, f := range []*os.File{a, b, c, d} {
 		f.Close()
 	}
+	// Write-only opens, as os.WriteFile does: a new file synced through
+	// a write-only handle, and a synced file rewritten with O_TRUNC.
+	e := open("write-only", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	write(e, "synced through a write-only handle", 0)
+	sync(e)
+	e.Close()
+	if err := os.WriteFile(filepath.Join(mnt, "write-only"), []byte("truncated and rewritten"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(mnt, "renamed-later"), 4); err != nil {
+		t.Fatal(err) // a truncate(2) without a handle
+	}
 	if err := os.Rename(filepath.Join(mnt, "renamed-later"), filepath.Join(mnt, "renamed")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +99,10 @@ func TestPowerLoss(t *testing.T) {
 	}
 	mounted = false
 	want := map[string]string{
-		"synced":  "durable ",
-		"old":     "from before the mount",
-		"renamed": "kept under its new name",
+		"write-only": "synced through a write-only handle",
+		"synced":     "durable ",
+		"old":        "from before the mount",
+		"renamed":    "kept under its new name",
 	}
 	entries, err := os.ReadDir(backing)
 	if err != nil {
@@ -108,7 +121,7 @@ func TestPowerLoss(t *testing.T) {
 			t.Errorf("%s after the power loss: %q, %v; want %q", name, got, err, content)
 		}
 	}
-	if st.Files != 2 || st.Removed != 1 {
-		t.Errorf("power loss stats %+v, want 2 files rolled back and 1 removed", st)
+	if st.Files != 4 || st.Removed != 1 {
+		t.Errorf("power loss stats %+v, want 4 files rolled back and 1 removed", st)
 	}
 }

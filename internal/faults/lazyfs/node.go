@@ -2,6 +2,8 @@ package lazyfs
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,30 +22,61 @@ var (
 	_ fs.NodeSetattrer = (*node)(nil)
 )
 
-// Open wraps the loopback's file.
+// Open wraps the loopback's file. It opens for reading too (a write
+// first reads what it overwrites), and makes O_TRUNC a recorded
+// truncation.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	fh, fl, errno := n.LoopbackNode.Open(ctx, flags)
+	fh, fl, errno := n.LoopbackNode.Open(ctx, readable(flags)&^syscall.O_TRUNC)
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return n.wrap(fh, flags), fl, 0
+	f := n.wrap(fh, flags)
+	if flags&syscall.O_TRUNC != 0 {
+		if errno := f.truncate(0); errno != 0 {
+			f.Release(ctx)
+			return nil, 0, errno
+		}
+	}
+	return f, fl, 0
 }
 
-// Create wraps the new file and marks it as never synced.
+// Create wraps the new file and marks it as never synced (a file that
+// exists already is opened as Open does).
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	_, statErr := os.Lstat(filepath.Join(n.fs.backing, n.Path(n.fs.root.RootNode.EmbeddedInode()), name))
+	existed := statErr == nil
+	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, readable(flags)&^syscall.O_TRUNC, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	if c, ok := ch.Operations().(*node); ok {
-		n.fs.mu.Lock()
-		if n.fs.files[c] == nil {
-			n.fs.files[c] = &fileState{created: true}
-		}
-		n.fs.mu.Unlock()
-		return ch, c.wrap(fh, flags), fl, 0
+	c, ok := ch.Operations().(*node)
+	if !ok {
+		return ch, fh, fl, 0
 	}
-	return ch, fh, fl, 0
+	f := c.wrap(fh, flags)
+	if existed {
+		if flags&syscall.O_TRUNC != 0 {
+			if errno := f.truncate(0); errno != 0 {
+				f.Release(ctx)
+				return nil, nil, 0, errno
+			}
+		}
+		return ch, f, fl, 0
+	}
+	n.fs.mu.Lock()
+	if n.fs.files[c] == nil {
+		n.fs.files[c] = &fileState{created: true}
+	}
+	n.fs.mu.Unlock()
+	return ch, f, fl, 0
+}
+
+// readable turns write-only into read-write.
+func readable(flags uint32) uint32 {
+	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+		return flags&^syscall.O_ACCMODE | syscall.O_RDWR
+	}
+	return flags
 }
 
 // Setattr records a truncation without a file handle (truncate(2)).
@@ -51,7 +84,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if _, ok := f.(*file); ok {
 		return n.LoopbackNode.Setattr(ctx, f, in, out) // the file's Setattr records
 	}
-	if sz, ok := in.GetSize(); ok {
+	if _, ok := in.GetSize(); ok {
 		// Open the file only to record what the truncation cuts off.
 		fh, _, errno := n.LoopbackNode.Open(ctx, syscall.O_RDWR)
 		if errno != 0 {
@@ -59,9 +92,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		}
 		lf := n.wrap(fh, syscall.O_RDWR)
 		defer lf.Release(ctx)
-		if errno := lf.truncating(int64(sz)); errno != 0 {
-			return errno
-		}
+		return lf.Setattr(ctx, in, out)
 	}
 	return n.LoopbackNode.Setattr(ctx, f, in, out)
 }
@@ -140,6 +171,14 @@ func (f *file) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 		}
 	}
 	return f.LoopbackFile.Setattr(ctx, in, out)
+}
+
+// truncate records a truncation to size and makes it.
+func (f *file) truncate(size int64) syscall.Errno {
+	if errno := f.truncating(size); errno != 0 {
+		return errno
+	}
+	return fs.ToErrno(syscall.Ftruncate(f.fd, size))
 }
 
 // truncating saves the bytes a truncation to size cuts off.
