@@ -226,8 +226,11 @@ func (r *Rescanner) state(ctx context.Context, basis string) (catalog.RescanStat
 	if err := r.save(ctx, &next, &rev); err != nil {
 		return st, 0, err
 	}
-	r.log.Warn("engine signatures changed: rescanning the clean media of the window", "previous", prev, "basis", basis,
-		"since", next.Since, "media", total, "rate_per_second", r.opts.Rate)
+	msg := "engine signatures changed: rescanning the clean media of the window"
+	if prev == "" {
+		msg = "first rescan state: rescanning the clean media of the window not scanned with the current signatures"
+	}
+	r.log.Warn(msg, "previous", enginesOf(prev), "basis", enginesOf(basis), "since", next.Since, "media", total, "rate_per_second", r.opts.Rate)
 	return next, rev, nil
 }
 
