@@ -65,7 +65,15 @@ func TestICAPEngineStoppedServesNothing(t *testing.T) {
 	}
 
 	icap.Start()
-	if status, body := download(up2.ContentURI.FileID, "60000"); status != 200 || !bytes.Equal(body, second) {
-		t.Fatalf("download after c-icap came back: %d %.200s", status, body)
+	// The job is retried with backoff; each download waits up to
+	// media.max_download_wait (30 s) for the verdict.
+	for try := 1; ; try++ {
+		status, body := download(up2.ContentURI.FileID, "30000")
+		if status == 200 && bytes.Equal(body, second) {
+			break
+		}
+		if status != 504 || try == 4 {
+			t.Fatalf("download after c-icap came back (try %d): %d %.200s", try, status, body)
+		}
 	}
 }
