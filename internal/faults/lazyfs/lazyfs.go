@@ -58,6 +58,9 @@ type Stats struct {
 	Files   int   // files rolled back to their last sync
 	Removed int   // files created and never synced, removed
 	Bytes   int64 // bytes written since the last sync that were discarded
+	// Paths names the files rolled back or removed (relative to the
+	// backing directory; "-" before a removed one).
+	Paths []string
 }
 
 // New returns the lazy file system over the backing directory.
@@ -116,10 +119,14 @@ func (l *FS) PowerLoss() (Stats, error) {
 				errs = append(errs, err)
 			}
 			st.Removed++
+			st.Paths = append(st.Paths, "-"+n.Path(l.root.RootNode.EmbeddedInode()))
 			continue
 		}
 		if err := f.rollBack(path, &st); err != nil {
 			errs = append(errs, err)
+		}
+		if len(f.undo) > 0 {
+			st.Paths = append(st.Paths, n.Path(l.root.RootNode.EmbeddedInode()))
 		}
 	}
 	l.files = map[*node]*fileState{}

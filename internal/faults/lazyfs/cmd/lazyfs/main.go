@@ -55,7 +55,7 @@ func run(backing, mount string, log *slog.Logger) error {
 			return fmt.Errorf("power loss: %w", err)
 		}
 		log.Info("power loss: unsynced writes discarded", "files_rolled_back", st.Files,
-			"files_removed", st.Removed, "bytes_discarded", st.Bytes)
+			"files_removed", st.Removed, "bytes_discarded", st.Bytes, "paths", st.Paths)
 	}
 	return unmount(srv.Unmount, mount, log)
 }
