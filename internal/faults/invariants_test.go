@@ -33,7 +33,8 @@ type latencies struct{ p50, p99 time.Duration }
 // runResult holds one run's figures.
 type runResult struct {
 	run             int
-	sync            string // sync_interval (power-loss runs)
+	sync            string        // sync_interval (power-loss runs)
+	age             time.Duration // how long the cluster ran before the load (power-loss runs)
 	acked, lost     int
 	ackedIDs        map[string]bool
 	requeued        int // acknowledged uploads whose job the reconciler published again
