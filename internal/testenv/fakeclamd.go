@@ -91,32 +91,55 @@ func (f *FakeClamd) Scans() int {
 	return f.scans
 }
 
-func (f *FakeClamd) serve() {
+// serveConns hands every connection accepted on ln to handle, each in its
+// own goroutine, until ln is closed.
+func serveConns(ln net.Listener, handle func(net.Conn)) {
 	for {
-		conn, err := f.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		go f.handle(conn)
+		go handle(conn)
 	}
 }
 
+// clamdCommand is one command read from a clamd client: its prefix ('z'
+// or 'n'), the delimiter that ends it and the answers (NUL or newline),
+// its name, and the reader holding what follows (INSTREAM chunks).
+type clamdCommand struct {
+	br     *bufio.Reader
+	prefix byte
+	delim  byte
+	raw    string // the command as read, delimiter included
+}
+
+// name is the command without its delimiter ("PING", "INSTREAM").
+func (c clamdCommand) name() string { return strings.TrimRight(c.raw, "\x00\n") }
+
+// readClamdCommand reads the command a clamd client sends first.
+func readClamdCommand(conn net.Conn) (clamdCommand, bool) {
+	c := clamdCommand{br: bufio.NewReader(conn), delim: '\n'}
+	var err error
+	if c.prefix, err = c.br.ReadByte(); err != nil {
+		return c, false
+	}
+	if c.prefix == 'z' {
+		c.delim = 0
+	}
+	c.raw, err = c.br.ReadString(c.delim)
+	return c, err == nil
+}
+
+func (f *FakeClamd) serve() { serveConns(f.ln, f.handle) }
+
 func (f *FakeClamd) handle(conn net.Conn) {
 	defer conn.Close()
-	br := bufio.NewReader(conn)
-	prefix, err := br.ReadByte()
-	if err != nil {
+	c, ok := readClamdCommand(conn)
+	if !ok {
 		return
 	}
-	delim := byte('\n')
-	if prefix == 'z' {
-		delim = 0
-	}
-	cmd, err := br.ReadString(delim)
-	if err != nil {
-		return
-	}
-	switch strings.TrimRight(cmd, "\x00\n") {
+	br, delim := c.br, c.delim
+	switch c.name() {
 	case "PING":
 		conn.Write([]byte("PONG" + string(delim)))
 	case "VERSION":
