@@ -364,7 +364,7 @@ func TestRescanOnlyLeaseHolder(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := NewReconciler(f.cat, f.blobs, q, ReconcilerOptions{Holder: []string{"replica-a", "replica-b"}[i],
-			LeaseTTL: 5 * time.Second, Interval: 200 * time.Millisecond}, testLogger(t), nil)
+			LeaseTTL: 30 * time.Second, Interval: 200 * time.Millisecond}, testLogger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
