@@ -78,7 +78,7 @@ func (q CleanQuery) Match(r media.Record) bool {
 // it). The worker's rescanner owns its meaning; the catalog stores it.
 type RescanState struct {
 	// Basis names the engines' versions the rescan scans with
-	// (scan.ReuseBasis without the inspection); a new one restarts it.
+	// (scan.ReuseBasis without the inspection).
 	Basis string `json:"basis"`
 	// Previous is the basis the media in the window were scanned with
 	// before the update ("" for the first basis ever seen).
@@ -104,6 +104,14 @@ type RescanState struct {
 	Done     int64 `json:"done"`
 	Infected int64 `json:"infected"`
 	Failed   int64 `json:"failed,omitempty"`
+	// Again is set when the basis changed while this walk ran: the walk
+	// goes on with the new basis (the records ahead are scanned with the
+	// newest signatures) and, when it ends, the window is walked once
+	// more for the records it passed under AgainFrom, the basis before
+	// the change. So signature updates that come faster than a walk
+	// never keep the newest media from being rescanned.
+	Again     bool   `json:"again,omitempty"`
+	AgainFrom string `json:"again_from,omitempty"`
 	// FinishedAt is set when the window was walked to its end.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }

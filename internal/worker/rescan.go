@@ -26,8 +26,12 @@ import (
 // basis (scan.ReuseBasis: every engine's version and signature version,
 // and the inspection's limits) differs from the one the stored rescan
 // state names, a new rescan starts over the window of clean media
-// uploaded within Window before now (a new basis while one runs restarts
-// it). Each step then handles at most Rate × the reconciler's interval
+// uploaded within Window before now. A new basis while one runs does not
+// restart it: the walk goes on with the new signatures and, when it
+// ends, walks the window once more for the records it passed before the
+// change (catalog.RescanState.Again). Restarting instead would, with
+// updates several times a day and a walk longer than that, rescan the
+// oldest media over and over and never reach the newest. Each step then handles at most Rate × the reconciler's interval
 // records, paced at Rate per second, oldest upload first, through the
 // catalog's index of clean media by upload time (catalog.Rescans), and
 // stores its cursor after every record, so a restart or another replica
@@ -188,6 +192,14 @@ func (r *Rescanner) Step(ctx context.Context) error {
 		}
 		if len(page) < rescanPage {
 			st.FinishedAt = time.Now()
+			if st.Again {
+				// Walk the window again for what this walk passed
+				// before the basis changed.
+				r.log.Info("rescan walk finished; the signatures changed during it: walking the window again", "basis", st.Basis, "done", st.Done, "infected", st.Infected, "failed", st.Failed)
+				next, err := r.begin(ctx, basis, st.AgainFrom, st.Pending, &rev)
+				st = next
+				return err
+			}
 			if err := r.save(ctx, &st, &rev); err != nil {
 				return err
 			}
@@ -215,23 +227,43 @@ func (r *Rescanner) state(ctx context.Context, basis string) (catalog.RescanStat
 	if err == nil && st.Basis == basis {
 		return st, rev, nil
 	}
-	now := time.Now()
-	prev := st.Basis
-	next := catalog.RescanState{Basis: basis, Previous: prev, StartedAt: now, Since: now.Add(-r.opts.Window), Pending: st.Pending}
-	total, err := r.count(ctx, next.Since, basis)
+	if err == nil && st.FinishedAt.IsZero() && st.Cursor != nil {
+		// A walk under way goes on with the new basis (see above).
+		from := st.Basis
+		st.Basis, st.Again, st.AgainFrom = basis, true, from
+		if err := r.save(ctx, &st, &rev); err != nil {
+			return st, 0, err
+		}
+		r.log.Warn("engine signatures changed during a rescan: it goes on with the new signatures and walks the window again after", "previous", enginesOf(from), "basis", enginesOf(basis), "done", st.Done, "of", st.Total)
+		return st, rev, nil
+	}
+	next, err := r.begin(ctx, basis, st.Basis, st.Pending, &rev)
 	if err != nil {
 		return st, 0, err
 	}
+	return next, rev, nil
+}
+
+// begin stores and returns a new walk over the window with basis, after
+// media scanned with prev, at *rev; pending carries over the follow-ups of
+// an infected record not finished yet.
+func (r *Rescanner) begin(ctx context.Context, basis, prev string, pending *catalog.UploadPosition, rev *uint64) (catalog.RescanState, error) {
+	now := time.Now()
+	next := catalog.RescanState{Basis: basis, Previous: prev, StartedAt: now, Since: now.Add(-r.opts.Window), Pending: pending}
+	total, err := r.count(ctx, next.Since, basis)
+	if err != nil {
+		return next, err
+	}
 	next.Total = total
-	if err := r.save(ctx, &next, &rev); err != nil {
-		return st, 0, err
+	if err := r.save(ctx, &next, rev); err != nil {
+		return next, err
 	}
 	msg := "engine signatures changed: rescanning the clean media of the window"
 	if prev == "" {
 		msg = "first rescan state: rescanning the clean media of the window not scanned with the current signatures"
 	}
 	r.log.Warn(msg, "previous", enginesOf(prev), "basis", enginesOf(basis), "since", next.Since, "media", total, "rate_per_second", r.opts.Rate)
-	return next, rev, nil
+	return next, nil
 }
 
 // count returns the records of the window that a rescan with basis would

@@ -128,6 +128,7 @@ func testRescanState(t *testing.T, c catalog.Catalog) {
 	}
 	st.Cursor = &catalog.UploadPosition{UploadedAt: t0.Add(-time.Hour), Origin: "example.org", ID: "abc"}
 	st.Done, st.Infected, st.Failed = 12, 1, 2
+	st.Again, st.AgainFrom = true, "ClamAV 1.4.6/27000"
 	st.FinishedAt = t0.Add(time.Minute)
 	rev2, err := c.PutRescanState(ctx, st, rev)
 	if err != nil {
@@ -145,7 +146,8 @@ func testRescanState(t *testing.T, c catalog.Catalog) {
 	}
 	if grev != rev2 || got.Basis != st.Basis || got.Previous != st.Previous || !got.StartedAt.Equal(st.StartedAt) || !got.Since.Equal(st.Since) ||
 		got.Cursor == nil || !got.Cursor.UploadedAt.Equal(st.Cursor.UploadedAt) || got.Cursor.Origin != st.Cursor.Origin || got.Cursor.ID != st.Cursor.ID ||
-		got.Done != 12 || got.Infected != 1 || got.Failed != 2 || !got.FinishedAt.Equal(st.FinishedAt) {
+		got.Done != 12 || got.Infected != 1 || got.Failed != 2 || !got.FinishedAt.Equal(st.FinishedAt) ||
+		!got.Again || got.AgainFrom != st.AgainFrom {
 		t.Fatalf("read back %+v at %d, want %+v at %d", got, grev, st, rev2)
 	}
 }
