@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +57,12 @@ func TestAllNATSKilled(t *testing.T) {
 	for _, sync := range syncs {
 		for i := 1; i <= runs; i++ {
 			t.Run(fmt.Sprintf("sync_%s/%d", sync, i), func(t *testing.T) {
-				c := startCluster(t, sync, "MEDIAREPO_CLUSTER_LAZYFS=1")
+				// Each run keeps its own state and logs (.cluster/power-…).
+				dir, err := filepath.Abs(filepath.Join("..", "..", ".cluster", fmt.Sprintf("power-%s-%d-%s", sync, i, age)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := startCluster(t, sync, "MEDIAREPO_CLUSTER_LAZYFS=1", "MEDIAREPO_CLUSTER_DIR="+dir)
 				p := startProbe(t, c.Var("MEDIAREPO_CLUSTER_NATS"))
 				if age > 0 {
 					t.Logf("the cluster runs %s (the probe publishing) before the load", age)
