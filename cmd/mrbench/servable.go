@@ -114,20 +114,15 @@ conditions: mediarepo %s, embedded NATS JetStream (sync_interval always), filesy
 	if _, err := servableOnce(ctx, api); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	type series struct {
-		servable, upload, direct []time.Duration
-		scanSum                  float64 // seconds the workers' scans took (mediarepo_scan_duration_seconds)
-		scanN                    float64
-	}
 	res := map[int]*series{}
 	for _, c := range concs {
-		res[c] = &series{}
+		res[c] = &series{hist: map[string]float64{}}
 	}
 	for i := range repeat {
 		for _, c := range concs {
 			s := res[c]
 			from, fromD := len(s.servable), len(s.direct)
-			sum0, n0, err := in.scanDurations(ctx)
+			h0, err := in.scanHistograms(ctx)
 			if err != nil {
 				return err
 			}
@@ -141,11 +136,13 @@ conditions: mediarepo %s, embedded NATS JetStream (sync_interval always), filesy
 			}); err != nil {
 				return err
 			}
-			sum1, n1, err := in.scanDurations(ctx)
+			h1, err := in.scanHistograms(ctx)
 			if err != nil {
 				return err
 			}
-			s.scanSum, s.scanN = s.scanSum+sum1-sum0, s.scanN+n1-n0
+			for k := range h1 {
+				s.hist[k] += h1[k] - h0[k]
+			}
 			if _, err := concurrently(ctx, count, c, func(ctx context.Context) error {
 				d, err := directScan(ctx, scanner)
 				mu.Lock()
@@ -173,16 +170,18 @@ conditions: mediarepo %s, embedded NATS JetStream (sync_interval always), filesy
 			fmt.Sprintf("%.1f / %.1f", ms(dp50), ms(dp99)), ms(sp50-dp50), ms(sp99-dp99))
 		fmt.Printf("figure: upload to servable, 1 MB PNG, concurrency %d: p50 %.1f ms, p99 %.1f ms; clamd alone p50 %.1f ms, p99 %.1f ms\n",
 			c, ms(sp50), ms(sp99), ms(dp50), ms(dp99))
-		if s.scanN > 0 {
-			scanMean := time.Duration(s.scanSum / s.scanN * float64(time.Second))
-			fmt.Printf("figure: concurrency %d, means: servable %.1f ms, the workers' own scans of these uploads %.1f ms (mediarepo_scan_duration_seconds): %.1f ms around the scan\n",
-				c, ms(mean(s.servable)), ms(scanMean), ms(mean(s.servable)-scanMean))
-		}
+		scan, ttv := s.mean("duration"), s.mean("time_to_verdict")
+		fmt.Printf("figure: concurrency %d, means (ms): servable %.1f; upload answered %.1f; from the record's pending to the stored verdict %.1f,"+
+			" of which the workers' scan (reading, unsealing, clamd with its VERSIONs) %.1f and queue, fetch, catalog %.1f; around the scan %.1f\n",
+			c, ms(mean(s.servable)), ms(mean(s.upload)), ms(ttv), ms(scan), ms(ttv-scan), ms(mean(s.servable)-scan))
 	}
+	fmt.Printf("(servable minus clamd alone compares two loads of different shape at concurrency > 1: %d direct scans at once\n"+
+		"against the pipeline's scans spread over the uploads; the means around the workers' own scans of the same uploads are the\n"+
+		"stricter figure and the goal is judged on them)\n", slices.Max(concs))
 	last := res[slices.Max(concs)]
-	over := ms(percentile(last.servable, .5) - percentile(last.direct, .5))
+	over := ms(mean(last.servable) - last.mean("duration"))
 	fmt.Printf("goal: %-58s %-22s goal %-14s %s\n",
-		fmt.Sprintf("upload to servable over clamd, p50, concurrency %d", slices.Max(concs)),
+		fmt.Sprintf("upload to servable around the scan, mean, concurrency %d", slices.Max(concs)),
 		fmt.Sprintf("%.1f ms", over), fmt.Sprintf("≤ %d ms", goalServableOverheadMs), verdict(over <= goalServableOverheadMs))
 	return nil
 }
@@ -201,39 +200,60 @@ func mean(d []time.Duration) time.Duration {
 	return sum / time.Duration(max(len(d), 1))
 }
 
-// scanDurations reads the sum (seconds) and count of the instance's
-// mediarepo_scan_duration_seconds histogram from its admin /metrics.
-func (in *instance) scanDurations(ctx context.Context) (sum, n float64, err error) {
+// mean of a worker histogram over the series (0 without observations).
+func (s *series) mean(name string) time.Duration {
+	n := s.hist[name+"_count"]
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(s.hist[name+"_sum"] / n * float64(time.Second))
+}
+
+// scanHistograms reads the sums and counts of the instance's
+// mediarepo_scan_duration_seconds and mediarepo_scan_time_to_verdict_seconds
+// from its admin /metrics, keyed "duration_sum", "duration_count",
+// "time_to_verdict_sum" and "time_to_verdict_count".
+func (in *instance) scanHistograms(ctx context.Context) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.admin+"/metrics", nil)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	h := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) != 2 || !strings.HasPrefix(f[0], "mediarepo_scan_duration_seconds_") {
+		if len(f) != 2 {
+			continue
+		}
+		key := strings.Replace(strings.TrimPrefix(f[0], "mediarepo_scan_"), "_seconds", "", 1)
+		switch key {
+		case "duration_sum", "duration_count", "time_to_verdict_sum", "time_to_verdict_count":
+		default:
 			continue
 		}
 		var v float64
 		if _, err := fmt.Sscan(f[1], &v); err != nil {
-			return 0, 0, fmt.Errorf("metrics line %q: %w", line, err)
+			return nil, fmt.Errorf("metrics line %q: %w", line, err)
 		}
-		switch {
-		case strings.HasPrefix(f[0], "mediarepo_scan_duration_seconds_sum"):
-			sum += v
-		case strings.HasPrefix(f[0], "mediarepo_scan_duration_seconds_count"):
-			n += v
-		}
+		h[key] += v
 	}
-	return sum, n, nil
+	return h, nil
+}
+
+// series are the figures of one concurrency over all repeats.
+type series struct {
+	servable, upload, direct []time.Duration
+	// hist sums the deltas of the workers' histograms over the
+	// uploads of this series (scanHistograms).
+	hist map[string]float64
 }
 
 // servableTimes are one upload's figures from its first byte.

@@ -49,14 +49,19 @@ func (w *Worker) verdictFor(ctx context.Context, rec media.Record) (media.Verdic
 	blob, _, err := w.cat.GetBlob(ctx, rec.SHA256)
 	switch {
 	case err == nil:
-		ev, err := w.scanner.Version(ctx)
-		if err != nil {
-			return media.Verdict{}, "", fmt.Errorf("engine version: %w", err)
-		}
-		basis := scan.ReuseBasis(w.checker.Inspection(), ev)
-		if v, ok := blob.ReusableVerdict(basis); ok { // never clean for a blocked hash
-			v.Reason = strings.TrimPrefix(v.Reason+"; ", "; ") + "verdict of identical content (same SHA-256, " + basis + ") reused"
-			return v, "reused", nil
+		// Only a stored verdict can be reused: new content (the usual
+		// case) costs no VERSION round trip to the engines, which under
+		// load waits for a free clamd thread behind the running scans.
+		if blob.Verdict != nil {
+			ev, err := w.scanner.Version(ctx)
+			if err != nil {
+				return media.Verdict{}, "", fmt.Errorf("engine version: %w", err)
+			}
+			basis := scan.ReuseBasis(w.checker.Inspection(), ev)
+			if v, ok := blob.ReusableVerdict(basis); ok { // never clean for a blocked hash
+				v.Reason = strings.TrimPrefix(v.Reason+"; ", "; ") + "verdict of identical content (same SHA-256, " + basis + ") reused"
+				return v, "reused", nil
+			}
 		}
 		if blob.Blocked {
 			if v := blob.Verdict; v != nil && v.Result == media.ResultInfected {
