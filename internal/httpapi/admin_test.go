@@ -279,6 +279,20 @@ func TestPageLoginCSRFAndLogout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The consumer's pending count follows the publishes a moment later
+	// (a CI run read 0 right after them): wait for it, then read the page.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := f.queue.Pending(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue shows %d pending jobs 30 s after 3 were enqueued", n)
+		}
+	}
 	if _, body := call(t, oc, "GET", f.srv.URL+"/officers/", "", ""); !strings.Contains(body, "Prüfwarteschlange: <strong>3</strong> warten") {
 		t.Fatalf("list page without the scan backlog of 3 jobs:\n%s", body)
 	}
