@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -358,19 +357,13 @@ func saveURL(ctx context.Context, url, path string) error {
 
 // storeOps reads mediarepo_store_operations_total by operation.
 func storeOps(ctx context.Context, in *instance) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.admin+"/metrics", nil)
+	lines, err := in.metricsLines(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
 	ops := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "mediarepo_store_operations_total{")
+	for _, text := range lines {
+		line, ok := strings.CutPrefix(text, "mediarepo_store_operations_total{")
 		if !ok {
 			continue
 		}
@@ -380,11 +373,11 @@ func storeOps(ctx context.Context, in *instance) (map[string]float64, error) {
 		}
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", sc.Text(), err)
+			return nil, fmt.Errorf("metrics line %q: %w", text, err)
 		}
 		ops[labels] = v
 	}
-	return ops, sc.Err()
+	return ops, nil
 }
 
 // loadavg is the first three fields of /proc/loadavg and a newline.

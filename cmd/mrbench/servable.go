@@ -214,21 +214,12 @@ func (s *series) mean(name string) time.Duration {
 // from its admin /metrics, keyed "duration_sum", "duration_count",
 // "time_to_verdict_sum" and "time_to_verdict_count".
 func (in *instance) scanHistograms(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.admin+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
+	lines, err := in.metricsLines(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		f := strings.Fields(line)
 		if len(f) != 2 {
 			continue
@@ -246,6 +237,24 @@ func (in *instance) scanHistograms(ctx context.Context) (map[string]float64, err
 		h[key] += v
 	}
 	return h, nil
+}
+
+// metricsLines returns the lines of the instance's admin /metrics.
+func (in *instance) metricsLines(ctx context.Context) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.admin+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(b), "\n"), nil
 }
 
 // series are the figures of one concurrency over all repeats.
