@@ -280,12 +280,17 @@ func (r *httpRun) uploads(ctx context.Context) error {
 	}
 	for i := range r.f.repeat {
 		for _, t := range targets {
-			res, err := concurrently(ctx, r.f.smallCount, conc, t.fn)
+			var res loadResult
+			cpu, err := accountCPU(r.f.smallCount, func() (err error) {
+				res, err = concurrently(ctx, r.f.smallCount, conc, t.fn)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("small uploads %s: %w", t.name, err)
 			}
-			fmt.Printf("  repeat %d, %s uploads, %-7s %5.0f/s  p50 %6.1f ms  p99 %6.1f ms\n",
-				i+1, formatSize(small), t.name, res.perSecond, ms(res.p50), ms(res.p99))
+			fmt.Printf("  repeat %d, %s uploads, %-7s %5.0f/s  p50 %6.1f ms  p99 %6.1f ms\n      %s\n",
+				i+1, formatSize(small), t.name, res.perSecond, ms(res.p50), ms(res.p99), cpu)
+			r.figs.add("cpu small "+t.name, cpu.known())
 			r.figs.add("small "+t.name+" rate", res.perSecond)
 			r.figs.add("small "+t.name+" p50", ms(res.p50))
 			r.figs.add("small "+t.name+" p99", ms(res.p99))
@@ -333,14 +338,21 @@ func (r *httpRun) timeUpload(ctx context.Context, target string, size int64, c *
 func (r *httpRun) timeBatch(op, target string, size int64, one func() error) error {
 	batch := max(1, batchBytes/size)
 	start := time.Now()
-	for range batch {
-		if err := one(); err != nil {
-			return fmt.Errorf("%s %s of %s: %w", target, op, formatSize(size), err)
+	cpu, err := accountCPU(int(batch), func() error {
+		for range batch {
+			if err := one(); err != nil {
+				return fmt.Errorf("%s %s of %s: %w", target, op, formatSize(size), err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	rate := float64(size*batch) / 1e6 / time.Since(start).Seconds()
 	r.figs.add(fmt.Sprintf("%s %d %s", op, size, target), rate)
-	fmt.Printf("  %s %s %-3s %6.0f MB/s\n", formatSize(size), op, target, rate)
+	r.figs.add(fmt.Sprintf("cpu %s %d %s", op, size, target), cpu.known())
+	fmt.Printf("  %s %s %-5s %6.0f MB/s   %s\n", formatSize(size), op, target, rate, cpu)
 	return nil
 }
 

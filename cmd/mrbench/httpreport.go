@@ -147,6 +147,7 @@ func (r *httpRun) goals() {
 	}
 	r.productionGoals(line)
 	r.smallMediaGoals(line)
+	r.cpuBounds()
 	up, down := g.get(fmt.Sprintf("PUT %d fs", r.cfg.fs)).median(), g.get(fmt.Sprintf("GET %d fs", r.cfg.fs)).median()
 	line(fmt.Sprintf("%s upload MB/s, mediarepo fs vs mmr 240-250*", formatSize(r.cfg.fs)),
 		fmt.Sprintf("%.0f MB/s", up), fmt.Sprintf("≥ %d", mmrUpHi), up >= mmrUpHi)

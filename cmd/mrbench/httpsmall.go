@@ -75,12 +75,17 @@ func (r *httpRun) smallMedia(ctx context.Context) error {
 	}
 	for i := range r.f.repeat {
 		for _, t := range targets {
-			res, err := concurrently(ctx, t.n, t.conc, t.fn)
+			var res loadResult
+			cpu, err := accountCPU(t.n, func() (err error) {
+				res, err = concurrently(ctx, t.n, t.conc, t.fn)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("small media %s: %w", t.name, err)
 			}
-			fmt.Printf("  repeat %d, %-8s (concurrency %2d) %6.0f/s  p50 %6.1f ms  p99 %6.1f ms\n",
-				i+1, t.name, t.conc, res.perSecond, ms(res.p50), ms(res.p99))
+			fmt.Printf("  repeat %d, %-8s (concurrency %2d) %6.0f/s  p50 %6.1f ms  p99 %6.1f ms\n      %s\n",
+				i+1, t.name, t.conc, res.perSecond, ms(res.p50), ms(res.p99), cpu)
+			r.figs.add("cpu smalldl "+t.name, cpu.known())
 			r.figs.add("smalldl "+t.name+" rate", res.perSecond)
 			r.figs.add("smalldl "+t.name+" p50", ms(res.p50))
 			r.figs.add("smalldl "+t.name+" p99", ms(res.p99))
