@@ -118,6 +118,32 @@ func (p *cutProxy) serve(client net.Conn) {
 	}
 }
 
+// openPostgres opens a PostgreSQL catalog on dsn.
+func openPostgres(t *testing.T, dsn string) *postgres.Catalog {
+	t.Helper()
+	c, err := postgres.New(t.Context(), postgres.Options{DSN: dsn}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// cutCatalogs opens two catalogs on one fresh database: direct, and one
+// through a cutProxy that cuts every statement containing marker.
+func cutCatalogs(t *testing.T, marker string, drop bool) (direct, cut *postgres.Catalog, proxy *cutProxy) {
+	t.Helper()
+	dsn := testenv.PostgresDB(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = newCutProxy(t, u.Host, marker, drop)
+	via := *u
+	via.Host = proxy.ln.Addr().String()
+	return openPostgres(t, dsn), openPostgres(t, via.String()), proxy
+}
+
 // TestRecordOutcomeUnknown: the catalog's connection is cut after the
 // upload's record statement was sent (the fault test's PostgreSQL kill
 // answered such uploads 500 and deleted the blob of a record that may
@@ -138,32 +164,15 @@ func TestRecordOutcomeUnknown(t *testing.T) {
 
 func testOutcomeUnknown(t *testing.T, drop, written bool) {
 	ctx := context.Background()
-	dsn := testenv.PostgresDB(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The marker is in the upload's one statement (postgres.newContent).
-	proxy := newCutProxy(t, u.Host, "INSERT INTO records", drop)
-	cut := *u
-	cut.Host = proxy.ln.Addr().String()
+	direct, viaProxy, proxy := cutCatalogs(t, "INSERT INTO records", drop)
 	log := slog.New(slog.DiscardHandler)
-	open := func(dsn string) *postgres.Catalog {
-		c, err := postgres.New(ctx, postgres.Options{DSN: dsn}, log, prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	direct := open(dsn)
-	viaProxy := open(cut.String())
 	_, store := newTestStore(t)
 	svc := New(store, viaProxy, nil, Options{MaxUploadSize: 1 << 20, DevMarkClean: true, UnusedExpiresAfter: time.Hour,
 		MaxPendingCreates: 10}, log, prometheus.NewRegistry())
 
 	body := []byte("an upload whose record statement is sent while the database goes away")
-	_, err = svc.Upload(ctx, Upload{Origin: "example.org", Uploader: "@alice:example.org", DeclaredType: "text/plain",
+	_, err := svc.Upload(ctx, Upload{Origin: "example.org", Uploader: "@alice:example.org", DeclaredType: "text/plain",
 		Body: bytes.NewReader(body), ContentLength: int64(len(body))})
 	if proxy.cuts.Load() != 1 {
 		t.Fatalf("the proxy cut %d connections, want 1 (err %v)", proxy.cuts.Load(), err)
@@ -184,7 +193,8 @@ func testOutcomeUnknown(t *testing.T, drop, written bool) {
 		if len(recs) != 0 {
 			t.Fatalf("%d records after an upload whose statement never arrived", len(recs))
 		}
-		// The blob goes once the record is read back (in the background).
+		// The blob goes once the record is read back (in the background),
+		// and then its intent.
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 			var blobs []string
 			if err := store.List(ctx, "", func(in storage.Info) error {
@@ -193,19 +203,19 @@ func testOutcomeUnknown(t *testing.T, drop, written bool) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if len(blobs) == 0 {
+			var intents []catalog.Intent
+			if err := direct.ListIntents(ctx, time.Time{}, func(in catalog.Intent) error {
+				intents = append(intents, in)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(blobs) == 0 && len(intents) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("blobs %v still there a minute after an upload that wrote no record", blobs)
+				t.Fatalf("blobs %v and intents %+v still there a minute after an upload that wrote no record", blobs, intents)
 			}
-		}
-		var intents []catalog.Intent
-		if err := direct.ListIntents(ctx, time.Time{}, func(in catalog.Intent) error {
-			intents = append(intents, in)
-			return nil
-		}); err != nil || len(intents) != 0 {
-			t.Fatalf("intents %+v, %v left by an upload that wrote no record", intents, err)
 		}
 		return
 	}
