@@ -39,7 +39,18 @@ type Quotas struct {
 // quota is the usage counting of the service (nil: nothing is counted).
 type quota struct {
 	usages catalog.Usages
-	q      Quotas
+	// batches coalesces limit-less additions per user (usagebatch.go).
+	batches *usageBatches
+	q       Quotas
+}
+
+// add adds delta to userID's usage within limit: through the user's batch
+// when nothing is enforced and nothing given back, else in its own call.
+func (q *quota) add(ctx context.Context, userID string, delta, limit catalog.Usage) (catalog.Usage, error) {
+	if batchable(delta, limit) {
+		return q.batches.add(ctx, userID, delta)
+	}
+	return q.usages.AddUsage(ctx, userID, delta, limit)
 }
 
 // EnableQuotas makes the service count every local upload (and import)
@@ -49,7 +60,7 @@ func (s *Service) EnableQuotas(u catalog.Usages, q Quotas) {
 	if q.Limit == nil {
 		q.Limit = func(string) catalog.Usage { return catalog.Usage{} }
 	}
-	s.quota = &quota{usages: u, q: q}
+	s.quota = &quota{usages: u, batches: newUsageBatches(u), q: q}
 }
 
 // Usage returns userID's usage and limits (MSC4034); without quotas both
@@ -85,7 +96,7 @@ func (s *Service) holdQuota(ctx context.Context, up Upload, enforce bool) (*quot
 		limit = catalog.Usage{}
 	}
 	delta := catalog.Usage{Bytes: max(up.ContentLength, 0), Files: 1}
-	cur, err := s.quota.usages.AddUsage(ctx, up.Uploader, delta, limit)
+	cur, err := s.quota.add(ctx, up.Uploader, delta, limit)
 	if errors.Is(err, catalog.ErrQuotaExceeded) {
 		s.metrics.uploads.WithLabelValues("quota").Inc()
 		return nil, s.limitError(cur, delta, limit)
@@ -113,7 +124,8 @@ func (s *Service) limitError(cur, delta, limit catalog.Usage) error {
 // issue 18 profile showed one user's 16 concurrent uploads queueing on
 // that user's usage row (a fifth of an upload's time on S3 with
 // PostgreSQL); where nothing is enforced, when the count is taken does not
-// matter, as long as a failed upload gives it back.
+// matter, as long as a failed upload gives it back. Such counts of one user
+// are also coalesced into one catalog call at a time (usagebatch.go).
 type pendingHold struct {
 	hold *quotaHold
 	err  error
@@ -193,7 +205,7 @@ func (h *quotaHold) release(ctx context.Context) {
 }
 
 func (h *quotaHold) add(ctx context.Context, d catalog.Usage) {
-	if _, err := h.s.quota.usages.AddUsage(context.WithoutCancel(ctx), h.user, d, catalog.Usage{}); err != nil {
+	if _, err := h.s.quota.add(context.WithoutCancel(ctx), h.user, d, catalog.Usage{}); err != nil {
 		h.s.log.Error("correcting a user's storage usage failed", "user", h.user, "delta_bytes", d.Bytes, "delta_files", d.Files, "err", err)
 	}
 }
