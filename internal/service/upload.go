@@ -256,9 +256,10 @@ func (s *Service) store(ctx context.Context, up Upload, id string) (media.Conten
 // type policy, into a new sealed blob and returns its content (BlobKey is
 // the new blob, which is also the key of its upload intent).
 //
-// Before the blob is put, an upload intent naming it (and the record
-// origin/id will hold it) is recorded; when it cannot be, nothing is
-// stored (fail closed: a blob without an intent would never be
+// An upload intent naming the blob (and the record origin/id will hold
+// it) is recorded while the body streams, durable before the body's last
+// byte reaches the store (intentgate.go); when it cannot be recorded,
+// nothing is stored (fail closed: a blob without an intent would never be
 // collected). On any error nothing is kept.
 func (s *Service) write(ctx context.Context, up Upload, id string) (media.Content, error) {
 	if up.ContentLength > s.opts.MaxUploadSize {
@@ -285,13 +286,20 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	}
 	in := newIngest(hold.body(up.Body), s.opts.MaxUploadSize, s.policy)
 	key := MediaPrefix + media.NewMediaID()
-	intent := catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()}
-	if err := s.catalog.PutIntent(ctx, intent); err != nil {
+	intent := s.startIntent(ctx, catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()})
+	err = s.blobs.Put(ctx, key, intent.gate(in, up.ContentLength), up.ContentLength)
+	if ierr := intent.wait(); ierr != nil {
+		// The gate failed the body before its last byte: nothing was
+		// stored (the delete makes sure). The intent's outcome may be
+		// unknown: it is removed too, or left to the collector.
 		held.release(ctx)
-		s.metrics.uploads.WithLabelValues("failed").Inc()
-		return media.Content{}, fmt.Errorf("recording upload intent: %w", err)
+		s.discardBlob(context.WithoutCancel(ctx), key)
+		if err == nil || !in.failed {
+			err = fmt.Errorf("recording upload intent: %w", ierr)
+		}
+		s.metrics.uploads.WithLabelValues(uploadOutcome(err)).Inc()
+		return media.Content{}, fmt.Errorf("storing upload: %w", err)
 	}
-	err = s.blobs.Put(ctx, key, in, up.ContentLength)
 	putFailed := err != nil
 	if hold, herr := held.wait(); err == nil && herr != nil {
 		err = herr // a count that failed stores nothing (released below: nothing was held)
@@ -312,20 +320,24 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 			// collector deletes the blob again after the grace period.
 			s.deleteBlob(context.WithoutCancel(ctx), key)
 		}
-		outcome := "failed"
-		switch {
-		case errors.Is(err, media.ErrTooLarge):
-			outcome = "too_large"
-		case errors.Is(err, media.ErrTypeForbidden):
-			outcome = "type_forbidden"
-		}
-		s.metrics.uploads.WithLabelValues(outcome).Inc()
+		s.metrics.uploads.WithLabelValues(uploadOutcome(err)).Inc()
 		return media.Content{}, fmt.Errorf("storing upload: %w", err)
 	}
 	c := media.Content{DeclaredType: up.DeclaredType, SniffedType: in.sniffed, Filename: up.Filename,
 		Size: in.n, SHA256: in.sum(), BlobKey: key, Entropy: entropy(in.sniffHead()),
 		TypeCheck: typeCheck(in.head, in.sniffed)}
 	return c, nil
+}
+
+// uploadOutcome is the uploads metric's outcome of a failed write.
+func uploadOutcome(err error) string {
+	switch {
+	case errors.Is(err, media.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, media.ErrTypeForbidden):
+		return "type_forbidden"
+	}
+	return "failed"
 }
 
 // discardBlob deletes the blob of an upload that keeps nothing, then its
