@@ -241,6 +241,12 @@ func (c *Catalog) Create(ctx context.Context, rec media.Record) (uint64, error) 
 	if err := c.putIndexes(ctx, indexKeys(rec), 0); err != nil {
 		return 0, err
 	}
+	return c.createIndexed(ctx, rec, key, data)
+}
+
+// createIndexed creates rec (encoded as key and data) whose index entries
+// are written.
+func (c *Catalog) createIndexed(ctx context.Context, rec media.Record, key string, data []byte) (uint64, error) {
 	if err := c.putRemote(ctx, key, rec); err != nil {
 		return 0, err
 	}

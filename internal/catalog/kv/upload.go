@@ -13,9 +13,9 @@ import (
 // completes the intent with the content's hash (so that a crash after the
 // reference is taken is collected from the intent), takes the blob
 // reference (create the blob record, or share under catalog.Share with
-// compare-and-set retries), then writes the record, and removes the
-// intent last; a failed record write gives the reference back
-// (catalog.ReleaseBlob). A crash in between leaves a reference counted
+// compare-and-set retries) while a new record's index entries are
+// written, then writes the record, and removes the intent last; a failed
+// record (or index) write gives the reference back (catalog.ReleaseBlob). A crash in between leaves a reference counted
 // and an intent to collect it, never a record naming a blob without a
 // reference.
 func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.Stored, error) {
@@ -24,21 +24,36 @@ func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.
 		return catalog.Stored{}, err
 	}
 	own := rec.BlobKey
-	if up.Intent != "" {
-		in := catalog.Intent{BlobKey: up.Intent, Origin: rec.Origin, ID: rec.ID, SHA256: rec.SHA256, CreatedAt: up.At}
-		if err := c.PutIntent(ctx, in); err != nil {
-			return catalog.Stored{Unused: own}, err
-		}
+	if _, err := recordKey(rec.Origin, rec.ID); err != nil {
+		return catalog.Stored{Unused: own}, err
 	}
-	key, err := c.attach(ctx, up)
+	// A new record's index entries do not depend on the blob key: they
+	// are written while the reference is taken (a crash leaves dangling
+	// entries, which listings skip and prune after IndexGrace), and the
+	// record follows both.
+	indexed := make(chan error, 1)
+	if up.Revision == 0 {
+		go func() { indexed <- c.putIndexes(ctx, indexKeys(rec), 0) }()
+	} else {
+		indexed <- nil
+	}
+	key, err := c.reference(ctx, up)
+	ierr := <-indexed
 	if err != nil {
 		return catalog.Stored{Unused: own}, err
 	}
 	rec.BlobKey = key
 	var newRev uint64
-	if up.Revision == 0 {
-		newRev, err = c.Create(ctx, rec)
-	} else {
+	switch {
+	case ierr != nil:
+		err = ierr // the reference is given back below
+	case up.Revision == 0:
+		var rkey string
+		var data []byte
+		if rkey, data, err = encodeRecord(rec); err == nil {
+			newRev, err = c.createIndexed(ctx, rec, rkey, data)
+		}
+	default:
 		newRev, err = c.Update(ctx, rec, up.Revision)
 	}
 	if err != nil {
@@ -64,6 +79,19 @@ func (c *Catalog) RecordUpload(ctx context.Context, up catalog.Upload) (catalog.
 		st.Unused = own
 	}
 	return st, nil
+}
+
+// reference completes the upload's intent with the content's hash, then
+// takes the blob reference (attach).
+func (c *Catalog) reference(ctx context.Context, up catalog.Upload) (string, error) {
+	if up.Intent != "" {
+		rec := up.Record
+		in := catalog.Intent{BlobKey: up.Intent, Origin: rec.Origin, ID: rec.ID, SHA256: rec.SHA256, CreatedAt: up.At}
+		if err := c.PutIntent(ctx, in); err != nil {
+			return "", err
+		}
+	}
+	return c.attach(ctx, up)
 }
 
 // attach takes a reference on the blob record of the upload's content and
