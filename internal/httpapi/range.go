@@ -95,11 +95,18 @@ func (c *copyBuffers) put(b *[copyChunk]byte) { c.pool.Put(b) }
 // copyWithDeadlines streams src, of about length bytes, to w in chunks of
 // at most 256 KiB, extending the write deadline before each chunk. Small
 // content gets a buffer of its own size (at least 4 KiB, so a short
-// length never stalls the copy); larger content a pooled 256 KiB one.
+// length never stalls the copy); larger content is handed to src's
+// WriteTo when it has one (the sealed store's pipelined reader writes
+// each chunk from the buffer it decrypted it into), else goes through a
+// pooled 256 KiB buffer.
 func (c *copyBuffers) copyWithDeadlines(w http.ResponseWriter, src io.Reader, length int64) error {
-	rc := http.NewResponseController(w)
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
 	var buf []byte
 	if length > pooledAbove {
+		if wt, ok := src.(io.WriterTo); ok {
+			_, err := wt.WriteTo(dw)
+			return err
+		}
 		pooled := c.get()
 		defer c.put(pooled)
 		buf = pooled[:]
@@ -109,8 +116,7 @@ func (c *copyBuffers) copyWithDeadlines(w http.ResponseWriter, src io.Reader, le
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(writeStall)) // not every writer supports deadlines
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := dw.Write(buf[:n]); werr != nil {
 				return werr
 			}
 		}
@@ -121,4 +127,26 @@ func (c *copyBuffers) copyWithDeadlines(w http.ResponseWriter, src io.Reader, le
 			return rerr
 		}
 	}
+}
+
+// deadlineWriter extends the write deadline by writeStall before each
+// write of at most copyChunk bytes.
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		m := min(len(p), copyChunk)
+		_ = d.rc.SetWriteDeadline(time.Now().Add(writeStall)) // not every writer supports deadlines
+		k, err := d.w.Write(p[:m])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/minio/sio"
-
 	"github.com/mediarepo/mediarepo/internal/storage"
 )
 
@@ -79,7 +77,7 @@ func (s *Store) getAll(ctx context.Context, key string) (io.ReadCloser, error) {
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
-	return s.newPlainReader(key, rc, dataKey, 0, 0, -1)
+	return newPlainReader(key, rc, dataKey, 0, 0, -1), nil
 }
 
 // getRange streams plaintext [offset, end) of a blob whose plaintext has
@@ -120,10 +118,7 @@ func (s *Store) getRange(ctx context.Context, key string, offset, end, size, sea
 		return nil, fmt.Errorf("%w: %s: data after the header of an empty blob", ErrTampered, key)
 	}
 	limit := end - offset
-	pr, err := s.newPlainReader(key, rc, dataKey, uint32(first), offset-first*SegmentSize, limit)
-	if err != nil {
-		return nil, err
-	}
+	pr := newPlainReader(key, rc, dataKey, uint32(first), offset-first*SegmentSize, limit)
 	pr.mustEnd = end == size
 	return pr, nil
 }
@@ -154,21 +149,16 @@ func (s *Store) readHeader(key string, r io.Reader) (header, []byte, error) {
 type plainReader struct {
 	key     string
 	body    io.Closer
-	dec     io.Reader
+	dec     *segmentReader
 	skip    int64
 	left    int64
 	mustEnd bool
 	err     error
 }
 
-func (s *Store) newPlainReader(key string, body io.ReadCloser, dataKey []byte, seq uint32, skip, left int64) (*plainReader, error) {
+func newPlainReader(key string, body io.ReadCloser, dataKey []byte, seq uint32, skip, left int64) *plainReader {
 	body = newReadAhead(body) // reading the ciphertext is a stage of its own
-	dec, err := sio.DecryptReader(body, s.dareConfig(dataKey, seq))
-	if err != nil {
-		_ = body.Close()
-		return nil, fmt.Errorf("sealed: get %s: %w", key, err)
-	}
-	return &plainReader{key: key, body: body, dec: dec, skip: skip, left: left}, nil
+	return &plainReader{key: key, body: body, dec: newSegmentReader(body, dataKey, seq), skip: skip, left: left}
 }
 
 func (r *plainReader) Read(p []byte) (int, error) {
@@ -214,14 +204,19 @@ func (r *plainReader) Read(p []byte) (int, error) {
 
 // fail records err, mapping DARE's authentication errors to ErrTampered.
 func (r *plainReader) fail(err error) error {
-	var dareErr sio.Error
-	if errors.As(err, &dareErr) || err == io.ErrUnexpectedEOF || err == io.EOF {
+	switch {
+	case errors.Is(err, ErrTampered):
+		r.err = fmt.Errorf("%s: %w", r.key, err)
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
 		r.err = fmt.Errorf("%w: %s: %v", ErrTampered, r.key, err)
-	} else {
+	default:
 		r.err = fmt.Errorf("sealed: read %s: %w", r.key, err)
 	}
 	return r.err
 }
 
-// Close closes the backend stream.
-func (r *plainReader) Close() error { return r.body.Close() }
+// Close closes the backend stream and gives the segment buffer back.
+func (r *plainReader) Close() error {
+	_ = r.dec.Close()
+	return r.body.Close()
+}

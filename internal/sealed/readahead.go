@@ -4,21 +4,25 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Long reads are pipelined: once a reader has handed out readAheadAfter
-// bytes, a goroutine reads and decrypts the next chunks while the caller
-// writes the previous ones out (to a socket, typically). Reading and
-// decrypting a segment cost about as much CPU as sending it, so with two
-// cores a large download runs on both instead of one (issue 18: the
+// bytes, or at once when the caller hands the whole read over with
+// WriteTo, a goroutine reads and decrypts the next chunks while the
+// caller writes the previous ones out (to a socket, typically). Reading
+// and decrypting a segment cost about as much CPU as sending it, so with
+// two cores a large download runs on both instead of one (issue 18: the
 // profile of a 100 MiB download on the filesystem store was 40 %
 // AES-GCM, 13 % copying from the page cache, 12 % copying into the
-// socket plus the kernel's TCP work, all on the handler's goroutine).
-// Short reads (most chat media) never start the goroutine.
+// socket plus the kernel's TCP work, all on the handler's goroutine; a
+// 1 MB download on S3 waited for MinIO's first byte, then read, decrypted
+// and wrote serially). Short reads by Read (most chat media, thumbnails
+// being decoded) never start the goroutine.
 const (
 	readAheadAfter = 1 << 20
 	// readAheadChunk is what the goroutine decrypts at once: several
-	// whole segments, so DARE decrypts straight into the chunk.
+	// whole segments, so segments are decrypted straight into the chunk.
 	readAheadChunk = 4 * SegmentSize
 	// readAheadChunks bound what one read holds: one chunk being
 	// consumed, one ready, one being decrypted.
@@ -26,6 +30,10 @@ const (
 )
 
 var errClosed = errors.New("sealed: read after close")
+
+// chunkBuffers holds readAheadChunk buffers between reads (allocating
+// 768 KiB per large download fed the garbage collector).
+var chunkBuffers = sync.Pool{New: func() any { return new([readAheadChunk]byte) }}
 
 // pipelined wraps the reader of a successful Get in a readAhead.
 func pipelined(rc io.ReadCloser, err error) (io.ReadCloser, error) {
@@ -46,6 +54,9 @@ type readAhead struct {
 	free    chan []byte   // buffers to fill
 	done    chan struct{} // closed by Close: the goroutine stops
 	once    sync.Once
+	// owners counts who may still touch the buffers (the caller until
+	// Close, the goroutine until it returns); the last one pools them.
+	owners atomic.Int32
 
 	cur chunk
 	off int
@@ -76,9 +87,20 @@ func (r *readAhead) Read(p []byte) (int, error) {
 		}
 		r.start()
 	}
+	if err := r.next(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.cur.buf[r.off:r.cur.n])
+	r.off += n
+	return n, nil
+}
+
+// next makes r.cur a chunk with unread data, or returns the error that
+// ended the read.
+func (r *readAhead) next() error {
 	for r.off == r.cur.n {
 		if r.cur.err != nil {
-			return 0, r.cur.err
+			return r.cur.err
 		}
 		if r.cur.buf != nil {
 			r.free <- r.cur.buf // never blocks: free holds every buffer
@@ -87,12 +109,39 @@ func (r *readAhead) Read(p []byte) (int, error) {
 		case r.cur = <-r.ready:
 			r.off = 0
 		case <-r.done:
-			return 0, errClosed
+			return errClosed
 		}
 	}
-	n := copy(p, r.cur.buf[r.off:r.cur.n])
-	r.off += n
-	return n, nil
+	return nil
+}
+
+// WriteTo writes the rest of the read to w, pipelined from the first
+// byte, each chunk straight from the buffer it was decrypted into. It
+// returns the first error of the read or of w.
+func (r *readAhead) WriteTo(w io.Writer) (int64, error) {
+	select {
+	case <-r.done:
+		return 0, errClosed
+	default:
+	}
+	if !r.started {
+		r.start()
+	}
+	var total int64
+	for {
+		if err := r.next(); err != nil {
+			if err == io.EOF {
+				return total, nil
+			}
+			return total, err
+		}
+		n, err := w.Write(r.cur.buf[r.off:r.cur.n])
+		r.off += n
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (r *readAhead) start() {
@@ -100,8 +149,9 @@ func (r *readAhead) start() {
 	r.ready = make(chan chunk, readAheadChunks)
 	r.free = make(chan []byte, readAheadChunks)
 	for range readAheadChunks {
-		r.free <- make([]byte, readAheadChunk)
+		r.free <- chunkBuffers.Get().(*[readAheadChunk]byte)[:]
 	}
+	r.owners.Store(2)
 	go r.fill()
 }
 
@@ -109,6 +159,7 @@ func (r *readAhead) start() {
 // or until Close, then closes src. A read blocked in the backend ends
 // with the request's context.
 func (r *readAhead) fill() {
+	defer r.release()
 	defer func() { _ = r.src.Close() }()
 	for {
 		var buf []byte
@@ -126,9 +177,35 @@ func (r *readAhead) fill() {
 		select {
 		case r.ready <- c:
 		case <-r.done:
+			r.free <- buf // never blocks: free holds every buffer
 			return
 		}
 		if c.err != nil {
+			return
+		}
+	}
+}
+
+// release pools the chunk buffers once neither the caller nor the
+// goroutine can touch them: they are then all in free, in ready or cur.
+func (r *readAhead) release() {
+	if r.owners.Add(-1) != 0 {
+		return
+	}
+	pool := func(b []byte) {
+		if b != nil {
+			chunkBuffers.Put((*[readAheadChunk]byte)(b))
+		}
+	}
+	pool(r.cur.buf)
+	r.cur = chunk{}
+	for {
+		select {
+		case b := <-r.free:
+			pool(b)
+		case c := <-r.ready:
+			pool(c.buf)
+		default:
 			return
 		}
 	}
@@ -142,7 +219,9 @@ func (r *readAhead) Close() error {
 		close(r.done)
 		if !r.started {
 			err = r.src.Close()
+			return
 		}
+		r.release()
 	})
 	return err
 }
