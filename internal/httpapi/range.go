@@ -73,29 +73,36 @@ const writeStall = 60 * time.Second
 // copyChunk is the largest chunk copyWithDeadlines writes at once.
 const copyChunk = 256 << 10
 
-// pooledAbove is the content length above which the copy buffer comes
-// from the pool of copyBuffers instead of being allocated for the request.
+// pooledAbove is the content length above which the copy buffer is a
+// copyChunk one; content up to it is copied through a smallCopy buffer.
 const pooledAbove = 32 << 10
 
-// copyBuffers holds copyChunk buffers between downloads. Allocating (and
+// copyBuffers holds copy buffers between downloads. Allocating (and
 // zeroing) 256 KiB per large download made the garbage collector one of
 // the largest costs of 1 MB downloads on S3 (15 % of the process's CPU in
-// the issue 18 profile).
-type copyBuffers struct{ pool sync.Pool }
+// the issue 18 profile); a buffer of the content's size per small
+// download was still the largest allocation of 10 KB downloads.
+type copyBuffers struct{ large, small sync.Pool }
 
 func (c *copyBuffers) get() *[copyChunk]byte {
-	if b, ok := c.pool.Get().(*[copyChunk]byte); ok {
+	if b, ok := c.large.Get().(*[copyChunk]byte); ok {
 		return b
 	}
 	return new([copyChunk]byte)
 }
 
-func (c *copyBuffers) put(b *[copyChunk]byte) { c.pool.Put(b) }
+func (c *copyBuffers) put(b *[copyChunk]byte) { c.large.Put(b) }
+
+func (c *copyBuffers) getSmall() *[pooledAbove]byte {
+	if b, ok := c.small.Get().(*[pooledAbove]byte); ok {
+		return b
+	}
+	return new([pooledAbove]byte)
+}
 
 // copyWithDeadlines streams src, of about length bytes, to w in chunks of
 // at most 256 KiB, extending the write deadline before each chunk. Small
-// content gets a buffer of its own size (at least 4 KiB, so a short
-// length never stalls the copy); larger content is handed to src's
+// content goes through a pooled 32 KiB buffer; larger content is handed to src's
 // WriteTo when it has one (the sealed store's pipelined reader writes
 // each chunk from the buffer it decrypted it into), else goes through a
 // pooled 256 KiB buffer.
@@ -111,7 +118,9 @@ func (c *copyBuffers) copyWithDeadlines(w http.ResponseWriter, src io.Reader, le
 		defer c.put(pooled)
 		buf = pooled[:]
 	} else {
-		buf = make([]byte, max(length, 4<<10))
+		small := c.getSmall()
+		defer c.small.Put(small)
+		buf = small[:]
 	}
 	for {
 		n, rerr := src.Read(buf)

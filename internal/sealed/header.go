@@ -58,7 +58,7 @@ func (k *Keyring) newHeader(nonEmpty bool) ([HeaderSize]byte, []byte, error) {
 	if _, err := rand.Read(h[offNonce:offWrapped]); err != nil {
 		return h, nil, fmt.Errorf("sealed: nonce: %w", err)
 	}
-	aead, err := newGCM(k.keys[k.current])
+	aead, err := k.wrap(k.current)
 	if err != nil {
 		return h, nil, err
 	}
@@ -100,11 +100,7 @@ func (k *Keyring) openHeader(h header) ([]byte, error) {
 			return nil, fmt.Errorf("%w: key ID padding", ErrTampered)
 		}
 	}
-	master, err := k.key(h.keyID)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := newGCM(master)
+	aead, err := k.wrap(h.keyID)
 	if err != nil {
 		return nil, err
 	}
