@@ -217,11 +217,12 @@ func profileScenario(ctx context.Context, f profileFlags, s scenario) error {
 	d := time.Duration(f.seconds) * time.Second
 	fmt.Printf("\n== %s, concurrency %d, load average %s", s.name, s.conc, loadavg())
 	if s.raw != nil {
+		c0, cerr := sampleCPU()
 		res, err := forDuration(ctx, d, s.conc, s.raw)
 		if err != nil {
 			return fmt.Errorf("raw baseline: %w", err)
 		}
-		fmt.Printf("  raw minio-go  %7.1f/s  p50 %6.2f ms  p99 %6.2f ms\n", res.perSecond, ms(res.p50), ms(res.p99))
+		fmt.Printf("  raw minio-go  %7.1f/s  p50 %6.2f ms  p99 %6.2f ms\n    %s\n", res.perSecond, ms(res.p50), ms(res.p99), cpuSince(c0, cerr, res.n))
 	}
 	base := filepath.Join(f.out, s.name)
 	before, err := storeOps(ctx, s.in)
@@ -257,7 +258,9 @@ func profileScenario(ctx context.Context, f profileFlags, s scenario) error {
 			}
 		}
 	}()
+	c0, cerr := sampleCPU()
 	res, err := forDuration(ctx, d, s.conc, s.load)
+	cpu := cpuSince(c0, cerr, res.n)
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -275,6 +278,7 @@ func profileScenario(ctx context.Context, f profileFlags, s scenario) error {
 	}
 	fmt.Printf("  mediarepo     %7.1f/s  p50 %6.2f ms  p99 %6.2f ms  (%d requests, %d goroutine samples)\n",
 		res.perSecond, ms(res.p50), ms(res.p99), res.n, samples.Load())
+	fmt.Printf("    %s (mediarepo's includes the profiling)\n", cpu)
 	var ops []string
 	for op, v := range after {
 		if dv := v - before[op]; dv > 0 {
@@ -284,6 +288,16 @@ func profileScenario(ctx context.Context, f profileFlags, s scenario) error {
 	slices.Sort(ops)
 	fmt.Printf("  blob store operations per request: %s\n", strings.Join(ops, ", "))
 	return nil
+}
+
+// cpuSince is the CPU per request of n requests since sample a (taken
+// with error aerr); a failed /proc read costs the accounting only.
+func cpuSince(a cpuSample, aerr error, n int) cpuPerRequest {
+	b, berr := sampleCPU()
+	if aerr != nil || berr != nil {
+		return cpuPerRequest{}
+	}
+	return perRequest(a, b, n)
 }
 
 // timedResult is a load run for a fixed time.
