@@ -8,17 +8,16 @@ import (
 )
 
 // Long reads are pipelined: once a reader has handed out readAheadAfter
-// bytes, or at once when the caller hands the whole read over with
-// WriteTo, a goroutine reads and decrypts the next chunks while the
-// caller writes the previous ones out (to a socket, typically). Reading
+// bytes (by Read or WriteTo), a goroutine reads and decrypts the next
+// chunks while the caller writes the previous ones out (to a socket, typically). Reading
 // and decrypting a segment cost about as much CPU as sending it, so with
 // two cores a large download runs on both instead of one (issue 18: the
 // profile of a 100 MiB download on the filesystem store was 40 %
 // AES-GCM, 13 % copying from the page cache, 12 % copying into the
 // socket plus the kernel's TCP work, all on the handler's goroutine; a
 // 1 MB download on S3 waited for MinIO's first byte, then read, decrypted
-// and wrote serially). Short reads by Read (most chat media, thumbnails
-// being decoded) never start the goroutine.
+// and wrote serially, but pipelining it from its first byte made it no
+// faster here). Short reads (most chat media) never start the goroutine.
 const (
 	readAheadAfter = 1 << 20
 	// readAheadChunk is what the goroutine decrypts at once: several
@@ -115,19 +114,26 @@ func (r *readAhead) next() error {
 	return nil
 }
 
-// WriteTo writes the rest of the read to w, pipelined from the first
-// byte, each chunk straight from the buffer it was decrypted into. It
-// returns the first error of the read or of w.
+// WriteTo writes the rest of the read to w: like Read, the first
+// readAheadAfter bytes serially, each segment decrypted into a pooled
+// buffer and written from it, the rest pipelined, each chunk written
+// from the buffer it was decrypted into. It returns the first error of
+// the read or of w.
 func (r *readAhead) WriteTo(w io.Writer) (int64, error) {
 	select {
 	case <-r.done:
 		return 0, errClosed
 	default:
 	}
+	var total int64
 	if !r.started {
+		n, done, err := r.writeSerially(w)
+		total += n
+		if err != nil || done {
+			return total, err
+		}
 		r.start()
 	}
-	var total int64
 	for {
 		if err := r.next(); err != nil {
 			if err == io.EOF {
@@ -142,6 +148,33 @@ func (r *readAhead) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// writeSerially copies from src to w until src ends (done) or
+// readAheadAfter bytes were handed out. Pipelining smaller reads cost more than it won
+// on two cores shared with MinIO and the client (issue 18: 1 MB
+// downloads at concurrency 1 were no faster, and each took more CPU).
+func (r *readAhead) writeSerially(w io.Writer) (total int64, done bool, err error) {
+	buf := chunkBuffers.Get().(*[readAheadChunk]byte)
+	defer chunkBuffers.Put(buf)
+	for r.sent < readAheadAfter {
+		n, rerr := r.src.Read(buf[:])
+		r.sent += int64(n)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, true, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, true, nil
+		}
+		if rerr != nil {
+			return total, true, rerr
+		}
+	}
+	return total, false, nil
 }
 
 func (r *readAhead) start() {

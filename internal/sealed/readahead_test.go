@@ -140,3 +140,91 @@ func TestLongReadClosedEarlyReleasesTheBlob(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestWriteToRoundTripsAndFailsLate hands whole reads to WriteTo (what
+// the download handler does): short and long blobs and ranges arrive
+// whole; tampering past the pipelined first MiB fails with ErrTampered
+// after only authentic bytes; a failing writer's error comes back and
+// Close still releases the backend's reader.
+func TestWriteToRoundTripsAndFailsLate(t *testing.T) {
+	backend := &closeCounter{Store: newFS(t)}
+	s := sealed.New(backend, keyring(t, "k1"))
+	data := randomBytes(t, bigBlob)
+	put(t, s, "big", data)
+	put(t, s, "small", data[:1000])
+	writeTo := func(key string, off, n int64, w io.Writer) (int64, error) {
+		t.Helper()
+		rc, err := s.Get(context.Background(), key, off, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		wt, ok := rc.(io.WriterTo)
+		if !ok {
+			t.Fatalf("the reader of %s has no WriteTo", key)
+		}
+		return wt.WriteTo(w)
+	}
+	for _, c := range []struct {
+		key    string
+		off, n int64
+		want   []byte
+	}{
+		{"small", 0, -1, data[:1000]},
+		{"big", 0, -1, data},
+		{"big", 0, 1 << 20, data[:1<<20]},
+		{"big", 12345, 3 << 20, data[12345 : 12345+3<<20]},
+	} {
+		var got bytes.Buffer
+		n, err := writeTo(c.key, c.off, c.n, &got)
+		if err != nil || n != int64(len(c.want)) || !bytes.Equal(got.Bytes(), c.want) {
+			t.Fatalf("%s [%d,+%d): wrote %d (%d), err %v; want %d bytes", c.key, c.off, c.n, n, got.Len(), err, len(c.want))
+		}
+	}
+
+	raw, err := read(backend, "big", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bad = 40 // segment index, 2.5 MiB in
+	raw[sealed.HeaderSize+bad*pkg+7] ^= 1
+	put(t, backend, "flipped", raw)
+	var got bytes.Buffer
+	if _, err := writeTo("flipped", 0, -1, &got); !errors.Is(err, sealed.ErrTampered) {
+		t.Fatalf("tampered: err %v, want ErrTampered", err)
+	}
+	if got.Len() > bad*sealed.SegmentSize || !bytes.Equal(got.Bytes(), data[:got.Len()]) {
+		t.Fatalf("tampered: wrote %d bytes (the bad segment starts at %d), or bytes that differ", got.Len(), bad*sealed.SegmentSize)
+	}
+
+	boom := errors.New("client gone")
+	for _, after := range []int{0, 3 << 20} { // in the serial part, in the pipelined one
+		w := &failingWriter{left: after, err: boom}
+		if _, err := writeTo("big", 0, -1, w); !errors.Is(err, boom) {
+			t.Fatalf("writer failing after %d bytes: err %v, want its error", after, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for backend.open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := backend.open.Load(); n != 0 {
+		t.Fatalf("%d backend readers still open after Close", n)
+	}
+}
+
+// failingWriter accepts left bytes, then fails.
+type failingWriter struct {
+	left int
+	err  error
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		n := w.left
+		w.left = 0
+		return n, w.err
+	}
+	w.left -= len(p)
+	return len(p), nil
+}
