@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"uploads":         {summary: "small uploads through mediarepo on fs with the KV and the PostgreSQL catalog, same run", run: runUploads},
 	"burst":           {summary: "RSS of a fresh mediarepo before, during and after a burst of small uploads", run: runBurst},
 	"servable":        {summary: "upload to servable: a 1 MB image from its first byte to a waiting download's 200, beside clamd's own scan", run: runServable},
+	"downloadab":      {summary: "downloads on S3 of several mediarepo binaries and raw minio-go, interleaved round by round, with each process's CPU time", run: runDownloadAB},
 	"fsdownload":      {summary: "large downloads on the filesystem store vs a raw file server and a bare decrypting server, same run", run: runFSDownload},
 }
 
