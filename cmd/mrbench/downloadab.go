@@ -74,16 +74,11 @@ func downloadABMain(f downloadABFlags) error {
 		return errors.New("-rounds, -small-count and -small-concurrency must be at least 1")
 	}
 	ctx := context.Background()
-	raw, err := f.conn.newRunBench(ctx)
+	raw, dir, done, err := f.conn.newRunWithDir(ctx, "mrbench-downloadab-")
 	if err != nil {
 		return err
 	}
-	defer raw.cleanup(ctx, true)
-	dir, err := os.MkdirTemp("", "mrbench-downloadab-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	defer done()
 	body := newContent(raw.block)
 	rawSet, err := storeSmallRaw(ctx, raw, body, "ab-small", smallSetSize, small, f.conc)
 	if err != nil {

@@ -164,6 +164,22 @@ func (f *s3Flags) newRunBench(ctx context.Context) (*bench, error) {
 	return newBench(ctx, cfg)
 }
 
+// newRunWithDir is newRunBench with a fresh temporary directory for the
+// run's instances; done removes both.
+func (f *s3Flags) newRunWithDir(ctx context.Context, prefix string) (raw *bench, dir string, done func(), err error) {
+	if raw, err = f.newRunBench(ctx); err != nil {
+		return nil, "", nil, err
+	}
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		raw.cleanup(ctx, true)
+		return nil, "", nil, err
+	}
+	return raw, dir, func() {
+		_ = os.RemoveAll(dir)
+		raw.cleanup(ctx, true)
+	}, nil
+}
+
 // newBucketName is a fresh bucket name for one run.
 func newBucketName() (string, error) {
 	var suffix [6]byte

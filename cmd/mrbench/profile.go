@@ -83,16 +83,11 @@ func profileMain(f profileFlags) error {
 		}
 	}
 	ctx := context.Background()
-	raw, err := f.conn.newRunBench(ctx)
+	raw, dir, done, err := f.conn.newRunWithDir(ctx, "mrbench-profile-data-")
 	if err != nil {
 		return err
 	}
-	defer raw.cleanup(ctx, true)
-	dir, err := os.MkdirTemp("", "mrbench-profile-data-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	defer done()
 	start := func(name string, clean bool, dsn string) (*instance, error) {
 		d := filepath.Join(dir, name)
 		if err := os.MkdirAll(d, 0o700); err != nil {
