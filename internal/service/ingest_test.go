@@ -35,19 +35,19 @@ func TestTypePolicy(t *testing.T) {
 func TestIngest(t *testing.T) {
 	policy := NewTypePolicy([]string{"application/vnd.microsoft.portable-executable"})
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + strings.Repeat("x", 100))
-	in := newIngest(bytes.NewReader(png), 1000, policy)
+	in := newIngest(bytes.NewReader(png), int64(len(png)), 1000, policy)
 	if _, err := io.Copy(io.Discard, in); err != nil {
 		t.Fatal(err)
 	}
 	if in.sniffed != "image/png" || in.n != int64(len(png)) || len(in.sum()) != 64 {
 		t.Fatalf("sniffed %q n %d", in.sniffed, in.n)
 	}
-	in = newIngest(bytes.NewReader(make([]byte, 1001)), 1000, policy)
+	in = newIngest(bytes.NewReader(make([]byte, 1001)), -1, 1000, policy)
 	if _, err := io.Copy(io.Discard, in); !errors.Is(err, media.ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
 	exe := append([]byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00"), make([]byte, 20000)...)
-	in = newIngest(bytes.NewReader(exe), 1<<20, policy)
+	in = newIngest(bytes.NewReader(exe), -1, 1<<20, policy)
 	if _, err := io.Copy(io.Discard, in); !errors.Is(err, media.ErrTypeForbidden) {
 		t.Fatalf("blocked sniffed type: %v", err)
 	}

@@ -284,7 +284,7 @@ func (s *Service) write(ctx context.Context, up Upload, id string) (media.Conten
 	if err != nil {
 		return media.Content{}, err
 	}
-	in := newIngest(hold.body(up.Body), s.opts.MaxUploadSize, s.policy)
+	in := newIngest(hold.body(up.Body), up.ContentLength, s.opts.MaxUploadSize, s.policy)
 	key := MediaPrefix + media.NewMediaID()
 	intent := s.startIntent(ctx, catalog.Intent{BlobKey: key, Origin: up.Origin, ID: id, CreatedAt: s.now()})
 	err = s.blobs.Put(ctx, key, intent.gate(in, up.ContentLength), up.ContentLength)
