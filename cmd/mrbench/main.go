@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"burst":           {summary: "RSS of a fresh mediarepo before, during and after a burst of small uploads", run: runBurst},
 	"servable":        {summary: "upload to servable: a 1 MB image from its first byte to a waiting download's 200, beside clamd's own scan", run: runServable},
 	"downloadab":      {summary: "downloads on S3 of several mediarepo binaries and raw minio-go, interleaved round by round, with each process's CPU time", run: runDownloadAB},
+	"uploadab":        {summary: "uploads on S3 (KV and PostgreSQL catalogs) of several mediarepo binaries and raw minio-go PUTs, interleaved round by round, with each process's CPU time", run: runUploadAB},
 	"fsdownload":      {summary: "large downloads on the filesystem store vs a raw file server and a bare decrypting server, same run", run: runFSDownload},
 }
 
