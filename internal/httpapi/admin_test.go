@@ -63,7 +63,7 @@ func newAdminFixtureWith(t *testing.T, secure bool, adjust func(*AdminDeps, *Adm
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, blobs := realParts(t, js, log)
+	cat, blobs, _ := realParts(t, js, log)
 	aud, err := audit.Open(ctx, js, audit.Options{})
 	if err != nil {
 		t.Fatal(err)

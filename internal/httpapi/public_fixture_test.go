@@ -22,6 +22,7 @@ import (
 	"github.com/mediarepo/mediarepo/internal/sealed"
 	"github.com/mediarepo/mediarepo/internal/service"
 	"github.com/mediarepo/mediarepo/internal/session/sessiontest"
+	"github.com/mediarepo/mediarepo/internal/storage"
 	"github.com/mediarepo/mediarepo/internal/storage/fs"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 	"github.com/mediarepo/mediarepo/internal/thumbnail"
@@ -37,6 +38,7 @@ type publicFixture struct {
 	svc   *service.Service
 	cat   *kv.Catalog
 	blobs *sealed.Store
+	raw   storage.Store // the filesystem store under blobs
 	hs    *sessiontest.Homeserver
 	logs  *syncBuffer
 }
@@ -70,7 +72,7 @@ func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cat, blobs := realParts(t, testenv.JetStream(t), log)
+	cat, blobs, raw := realParts(t, testenv.JetStream(t), log)
 	reg := prometheus.NewRegistry()
 	sopts := service.Options{MaxUploadSize: 1 << 20, UnusedExpiresAfter: time.Hour, MaxPendingCreates: 5, DevMarkClean: true}
 	if fo.service != nil {
@@ -99,12 +101,12 @@ func newPublicFixture(t *testing.T, fo fixtureOptions) *publicFixture {
 	api := New(svc, authn, opts, log, reg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &publicFixture{srv: srv, api: api, svc: svc, cat: cat, blobs: blobs, hs: hs, logs: logs}
+	return &publicFixture{srv: srv, api: api, svc: svc, cat: cat, blobs: blobs, raw: raw, hs: hs, logs: logs}
 }
 
 // realParts opens the catalog on js and a sealed filesystem store in a
-// temporary directory.
-func realParts(t *testing.T, js jetstream.JetStream, log *slog.Logger) (*kv.Catalog, *sealed.Store) {
+// temporary directory (returned too).
+func realParts(t *testing.T, js jetstream.JetStream, log *slog.Logger) (*kv.Catalog, *sealed.Store, storage.Store) {
 	t.Helper()
 	cat, err := kv.New(context.Background(), js, kv.Options{}, log, nil)
 	if err != nil {
@@ -119,7 +121,7 @@ func realParts(t *testing.T, js jetstream.JetStream, log *slog.Logger) (*kv.Cata
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cat, sealed.New(backend, keys)
+	return cat, sealed.New(backend, keys), backend
 }
 
 // do sends one request and returns the status, headers and body.
