@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/catalog/kv"
+	"github.com/mediarepo/mediarepo/internal/catalog/postgres"
 	"github.com/mediarepo/mediarepo/internal/testenv"
 )
 
@@ -175,6 +177,53 @@ func waitBatches(t *testing.T, b *usageBatches, cond func() bool) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the batches did not reach the expected state within a minute")
+		}
+	}
+}
+
+// BenchmarkUsageOneUser: 16 goroutines add to one user's usage without
+// a limit, each call on its own (the row lock or compare-and-set
+// serializes them) or through the batches (issue 18).
+func BenchmarkUsageOneUser(b *testing.B) {
+	for _, backend := range []string{"postgres", "kv"} {
+		var u catalog.Usages
+		if backend == "postgres" {
+			c, err := postgres.New(b.Context(), postgres.Options{DSN: testenv.PostgresDB(b)}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = c.Close() })
+			u = c
+		} else {
+			c, err := kv.New(b.Context(), testenv.JetStream(b), kv.Options{}, slog.New(slog.DiscardHandler), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = c.Close() })
+			u = c
+		}
+		batches := newUsageBatches(u)
+		for name, add := range map[string]func(context.Context, catalog.Usage) error{
+			"direct": func(ctx context.Context, d catalog.Usage) error {
+				_, err := u.AddUsage(ctx, "@bench:example.org", d, catalog.Usage{})
+				return err
+			},
+			"batched": func(ctx context.Context, d catalog.Usage) error {
+				_, err := batches.add(ctx, "@bench:example.org", d)
+				return err
+			},
+		} {
+			b.Run(backend+"/"+name, func(b *testing.B) {
+				b.SetParallelism(16) // × GOMAXPROCS goroutines
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := add(b.Context(), catalog.Usage{Bytes: 10_000, Files: 1}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
 		}
 	}
 }
