@@ -137,7 +137,7 @@ func TestUsageBatchCoalesces(t *testing.T) {
 // gets the error and nothing is counted.
 func TestUsageBatchError(t *testing.T) {
 	ctx := t.Context()
-	direct, failing, proxy := cutCatalogs(t, "UPDATE user_usage", true)
+	direct, failing, proxy := cutCatalogs(t, "INSERT INTO user_usage", true)
 	b := newUsageBatches(failing)
 	const user = "@bob:example.org"
 	var wg sync.WaitGroup

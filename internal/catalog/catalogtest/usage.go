@@ -22,6 +22,13 @@ func testUsages(t *testing.T, c catalog.Catalog) {
 		t.Fatalf("an invalid user ID: %v", err)
 	}
 	limit := catalog.Usage{Bytes: 1000, Files: 3}
+	// A first addition that alone passes the limit creates nothing.
+	if u, err := c.AddUsage(ctx, alice, catalog.Usage{Bytes: 1001, Files: 1}, limit); !errors.Is(err, catalog.ErrQuotaExceeded) || u != (catalog.Usage{}) {
+		t.Fatalf("a first addition over the limit: %+v %v", u, err)
+	}
+	if top, err := c.TopUsages(ctx, 5); err != nil || len(top) != 0 {
+		t.Fatalf("usages after a refused first addition: %+v %v", top, err)
+	}
 	u, err := c.AddUsage(ctx, alice, catalog.Usage{Bytes: 600, Files: 1}, limit)
 	if err != nil || u != (catalog.Usage{Bytes: 600, Files: 1}) {
 		t.Fatalf("add: %+v %v", u, err)

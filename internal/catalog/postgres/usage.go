@@ -11,23 +11,26 @@ import (
 	"github.com/mediarepo/mediarepo/internal/media"
 )
 
-// AddUsage implements catalog.Usages in one statement: the row is created
-// on first use, and the conditional update refuses a delta that would pass
-// a limit (the row lock makes concurrent adds queue, never overshoot).
+// AddUsage implements catalog.Usages in one statement: an upsert whose
+// insert creates the row on first use and whose update adds to it, each
+// refusing a delta that would pass a limit (the row lock makes concurrent
+// adds queue, never overshoot; a first row is refused when the delta alone
+// passes the limit, as it would from zero). One round trip instead of an
+// insert of the row followed by the update (issue 18).
 func (c *Catalog) AddUsage(ctx context.Context, userID string, delta, limit catalog.Usage) (catalog.Usage, error) {
 	if err := media.ValidateUserID(userID); err != nil {
 		return catalog.Usage{}, err
 	}
-	if _, err := c.pool.Exec(ctx, `INSERT INTO user_usage (user_id) VALUES ($1) ON CONFLICT DO NOTHING`, userID); err != nil {
-		return catalog.Usage{}, c.failed("add_usage", fmt.Errorf("catalog: usage of %s: %w", userID, err))
-	}
 	var next catalog.Usage
-	err := c.pool.QueryRow(ctx, `UPDATE user_usage
-		SET bytes = greatest(bytes + $2::bigint, 0), files = greatest(files + $3::bigint, 0)
-		WHERE user_id = $1
-		  AND NOT ($2::bigint > 0 AND $4::bigint > 0 AND bytes + $2::bigint > $4::bigint)
-		  AND NOT ($3::bigint > 0 AND $5::bigint > 0 AND files + $3::bigint > $5::bigint)
-		RETURNING bytes, files`, userID, delta.Bytes, delta.Files, limit.Bytes, limit.Files).Scan(&next.Bytes, &next.Files)
+	err := c.pool.QueryRow(ctx, `INSERT INTO user_usage AS u (user_id, bytes, files)
+		SELECT $1, greatest($2::bigint, 0), greatest($3::bigint, 0)
+		WHERE NOT ($2::bigint > 0 AND $4::bigint > 0 AND $2::bigint > $4::bigint)
+		  AND NOT ($3::bigint > 0 AND $5::bigint > 0 AND $3::bigint > $5::bigint)
+		ON CONFLICT (user_id) DO UPDATE
+		SET bytes = greatest(u.bytes + $2::bigint, 0), files = greatest(u.files + $3::bigint, 0)
+		WHERE NOT ($2::bigint > 0 AND $4::bigint > 0 AND u.bytes + $2::bigint > $4::bigint)
+		  AND NOT ($3::bigint > 0 AND $5::bigint > 0 AND u.files + $3::bigint > $5::bigint)
+		RETURNING u.bytes, u.files`, userID, delta.Bytes, delta.Files, limit.Bytes, limit.Files).Scan(&next.Bytes, &next.Files)
 	if errors.Is(err, pgx.ErrNoRows) {
 		cur, err := c.GetUsage(ctx, userID)
 		if err != nil {
