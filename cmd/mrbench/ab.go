@@ -76,7 +76,7 @@ func runAB(ctx context.Context, targets []*abTarget, rounds, count, conc int, sm
 	}
 	for round := range rounds {
 		fmt.Printf("round %d, load average %s", round+1, loadavg())
-		for _, t := range targets {
+		for _, t := range roundOrder(targets, round) {
 			var res loadResult
 			cpu, err := accountCPU(count, func() (err error) {
 				res, err = concurrently(ctx, count, conc, t.small)
@@ -115,4 +115,18 @@ func runAB(ctx context.Context, targets []*abTarget, rounds, count, conc int, sm
 			formatSize(large), t.figs.get("large rate"), ratioRange(t.figs.get("large rate"), base.get("large rate")))
 	}
 	return nil
+}
+
+// roundOrder is the order of the targets in one round: raw first, then
+// the binaries rotated by the round, so that each follows raw and each
+// follows another binary equally often over a multiple of their number of
+// rounds (a target timed right after a heavy one may pay for what MinIO
+// and PostgreSQL still flush from it).
+func roundOrder(targets []*abTarget, round int) []*abTarget {
+	rest := targets[1:]
+	if len(rest) == 0 {
+		return targets
+	}
+	k := round % len(rest)
+	return append(append([]*abTarget{targets[0]}, rest[k:]...), rest[:k]...)
 }
