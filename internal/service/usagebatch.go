@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 )
@@ -48,6 +49,14 @@ type usageBatch struct {
 	err     error
 }
 
+// usageBatchTimeout bounds one batch's catalog call. The call runs
+// without its members' cancellation, and the PostgreSQL catalog has no
+// timeout of its own per statement: without a bound, a database that
+// stopped answering (no reset, no keepalive yet) would hold every upload
+// of the user for as long as the connection lives. A batch that times out
+// fails every member, as any failed count does (nothing is stored).
+const usageBatchTimeout = 30 * time.Second
+
 func newUsageBatches(u catalog.Usages) *usageBatches {
 	return &usageBatches{usages: u, users: make(map[string]*userBatches)}
 }
@@ -62,7 +71,7 @@ func batchable(delta, limit catalog.Usage) bool {
 // does: the batch's call counts every member's delta, so a member that
 // left early could not tell whether its delta was counted. The call runs
 // under ctx's values without its cancellation (one member leaving must
-// not fail the others); the catalog's own timeouts bound it.
+// not fail the others); usageBatchTimeout bounds it.
 func (b *usageBatches) add(ctx context.Context, userID string, delta catalog.Usage) (catalog.Usage, error) {
 	b.mu.Lock()
 	u := b.users[userID]
@@ -101,7 +110,9 @@ func (b *usageBatches) run(ctx context.Context, userID string, u *userBatches) {
 		u.next = nil
 		b.calls++
 		b.mu.Unlock()
-		batch.total, batch.err = b.usages.AddUsage(ctx, userID, batch.delta, catalog.Usage{})
+		cctx, cancel := context.WithTimeout(ctx, usageBatchTimeout)
+		batch.total, batch.err = b.usages.AddUsage(cctx, userID, batch.delta, catalog.Usage{})
+		cancel()
 		close(batch.done)
 	}
 }
