@@ -31,6 +31,7 @@ type httpFlags struct {
 	rssConc             int
 	diagSync            string
 	postgres            string
+	pin                 bool
 }
 
 func runHTTP(args []string) int {
@@ -49,6 +50,8 @@ func runHTTP(args []string) int {
 	fs.StringVar(&f.diagSync, "diag-sync", "2m", "also time small uploads on fs with this nats.sync_interval, to show what fsync costs (empty: skip)")
 	fs.StringVar(&f.postgres, "postgres", os.Getenv("MEDIAREPO_TEST_POSTGRES_URL"),
 		"superuser URL of a PostgreSQL: uploads are also timed on S3 with the PostgreSQL catalog, the production path (empty: skip)")
+	fs.BoolVar(&f.pin, "pin", false,
+		"diagnostic: run MinIO and PostgreSQL on CPU 0 and the load generator and mediarepo on the other CPUs, as production runs the storage apart")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -129,6 +132,14 @@ func httpMain(f httpFlags) error {
 	run := &httpRun{f: f, cfg: sizes, raw: raw, dir: dir, figs: figures{},
 		upContent: newContent(raw.block), dlContent: newContent(raw.block)}
 	run.printConditions()
+	if f.pin {
+		restore, desc, err := pinCores()
+		if err != nil {
+			return err
+		}
+		defer restore()
+		fmt.Println("  - " + desc)
+	}
 	start := time.Now()
 	if err := run.uploads(ctx); err != nil {
 		return err
