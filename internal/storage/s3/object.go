@@ -37,6 +37,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		opts.NumThreads, opts.ConcurrentStreamParts = 1, false
 	}
 	_, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
+	if size < 0 || uint64(size) > opts.PartSize {
+		s.release.uploaded() // its part buffers are garbage now, whatever the outcome
+	}
 	if err != nil {
 		if src.err != nil {
 			return fmt.Errorf("s3: put %s: %w", key, src.err)

@@ -61,6 +61,8 @@ type Store struct {
 	core   minio.Core
 	bucket string
 	put    minio.PutObjectOptions
+	// release collects the part buffers of finished multipart uploads.
+	release *partRelease
 	// AbortRule reports whether the bucket holds the lifecycle rule that
 	// aborts incomplete multipart uploads after a day. AWS S3 accepts it;
 	// MinIO refuses it (it has no such action) and instead expires stale
@@ -102,10 +104,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
 	}
 	s := &Store{
-		client: client,
-		core:   minio.Core{Client: client},
-		bucket: cfg.Bucket,
-		put:    PutOptions(cfg.PartSize, cfg.Concurrency),
+		client:  client,
+		core:    minio.Core{Client: client},
+		bucket:  cfg.Bucket,
+		put:     PutOptions(cfg.PartSize, cfg.Concurrency),
+		release: newPartRelease(),
 	}
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, err

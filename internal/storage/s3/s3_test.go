@@ -1,10 +1,13 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -166,6 +169,38 @@ func TestNewRefusesBadCredentials(t *testing.T) {
 		cfg.SecretKey += "-wrong"
 		if _, err := s3.New(context.Background(), cfg); err == nil {
 			t.Fatal("New with a wrong secret key succeeded")
+		}
+	})
+}
+
+// A multipart upload, of known or unknown size, is followed by one forced
+// collection (minio-go's part buffers are garbage then); an upload in one
+// PUT allocates none and is not.
+func TestMultipartUploadCollectsItsBuffers(t *testing.T) {
+	forEachServer(t, func(t *testing.T, cfg s3.Config) {
+		s := newStore(t, cfg)
+		calls := s3.CountCollections(s)
+		ctx := context.Background()
+		small := make([]byte, cfg.PartSize)
+		if err := s.Put(ctx, "one-put", bytes.NewReader(small), int64(len(small))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // a collection would have been started by now
+		if n := calls(); n != 0 {
+			t.Fatalf("%d collections after an upload in one PUT, want 0", n)
+		}
+		large := make([]byte, cfg.PartSize+1)
+		for i, size := range []int64{int64(len(large)), -1} {
+			if err := s.Put(ctx, fmt.Sprintf("multipart-%d", i), bytes.NewReader(large), size); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for calls() < i+1 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if n := calls(); n != i+1 {
+				t.Fatalf("size %d: %d collections after %d multipart uploads, want %d", size, n, i+1, i+1)
+			}
 		}
 	})
 }
