@@ -110,14 +110,11 @@ func startInstance(ctx context.Context, o instanceOptions) (*instance, error) {
 	if _, err := os.Stat(o.bin); err != nil {
 		return nil, fmt.Errorf("%w: build it with `go build -o bin/ ./cmd/mediarepo`", err)
 	}
-	listen, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	listen, admin := addrs[0], addrs[1]
 	text, err := o.yaml(listen, admin)
 	if err != nil {
 		return nil, err
@@ -222,12 +219,18 @@ func (in *instance) resetPeak() error {
 	return err
 }
 
-// freeAddr returns a loopback address with a port free at the moment.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct loopback addresses with ports free at the
+// moment. The listeners stay open until all n are chosen, so the kernel
+// cannot hand out one port twice.
+func freeAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = l.Close() }()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
+	return addrs, nil
 }

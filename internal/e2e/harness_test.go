@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,14 +117,9 @@ type setup struct {
 	engines string
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr returns one loopback address whose port was free a moment ago;
+// an instance's two listeners come from one testenv.FreeAddrs call.
+func freeAddr(t testing.TB) string { return testenv.FreeAddrs(t, 1)[0] }
 
 // newSetup prepares real services: an embedded NATS server, a fresh MinIO
 // bucket, a master key.
@@ -162,7 +156,8 @@ func start(t testing.TB, s setup) *instance {
 	access := write("access", s3env.AccessKey)
 	secret := write("secret", s3env.SecretKey)
 	in := &instance{t: t, logs: &bytes.Buffer{}}
-	listen, admin := freeAddr(t), freeAddr(t)
+	addrs := testenv.FreeAddrs(t, 2)
+	listen, admin := addrs[0], addrs[1]
 	cfg := fmt.Sprintf(`listen: %s
 admin_listen: %s
 data_dir: %s

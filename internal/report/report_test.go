@@ -126,14 +126,7 @@ func (r *restartable) got() []string {
 	return append([]string(nil), r.ids...)
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testenv.FreeAddrs(t, 1)[0] }
 
 // --- webhook: a real HTTPS server that checks the HMAC signature ---
 

@@ -216,14 +216,3 @@ func (c *Clamd) ping() bool {
 }
 
 func (c *Clamd) logTail() string { return tailFiles(c.logFile+".out", c.logFile) }
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,16 +38,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestKillDashNineLosesNoJob builds cmd/scanworker, lets it take a job
 // while clamd is frozen, kills it with SIGKILL in the middle of the scan,
 // and checks that the job is redelivered and decided by another worker.
@@ -81,7 +70,8 @@ func TestKillDashNineLosesNoJob(t *testing.T) {
 	qopts := queue.Options{AckWait: 2 * time.Second, MaxDeliver: 5, PollWait: time.Second}
 	q := f.newQueue(qopts)
 
-	admin := freeAddr(t)
+	addrs := testenv.FreeAddrs(t, 2)
+	admin := addrs[1]
 	conf := fmt.Sprintf(`embedded: false
 listen: %q
 admin_listen: %q
@@ -92,7 +82,7 @@ storage: {backend: fs, fs: {root: %q}}
 keys: {master_key_dir: %q}
 nats: {url: %q}
 scan: {clamd: %q, workers: 1, ack_wait: 2s, max_deliver: 5, timeout: 1m}
-`, freeAddr(t), admin, dir, origin, blobDir, keyDir, url, c.Addr())
+`, addrs[0], admin, dir, origin, blobDir, keyDir, url, c.Addr())
 	confPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
