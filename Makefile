@@ -2,6 +2,11 @@
 # `make test` brings up real MinIO, clamd and NATS and runs every test.
 SHELL := /bin/bash
 GO ?= go
+# Every go command below (and in the scripts) uses the toolchain of go.mod's
+# `toolchain` line, fetched once from the module proxy, even where go.env
+# says GOTOOLCHAIN=local; MEDIAREPO_GOTOOLCHAIN overrides it
+# (scripts/lib/toolchain.bash).
+export GOTOOLCHAIN := $(or $(MEDIAREPO_GOTOOLCHAIN),$(shell sed -n 's/^toolchain //p' go.mod))
 BIN := bin
 
 .PHONY: all build run test test-go test-faults tour bench bench-scale vet fmt testenv-up testenv-down clean images sbom vuln

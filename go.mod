@@ -2,6 +2,8 @@ module github.com/mediarepo/mediarepo
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/baruwa-enterprise/clamd v1.0.1
 	github.com/chromedp/chromedp v0.23.0

@@ -46,7 +46,7 @@ ensure_dendrite() {
 	for t in "${DENDRITE_TOOLS[@]}"; do
 		pkgs+=("github.com/matrix-org/dendrite/cmd/$t@$DENDRITE_VERSION")
 	done
-	if ! CGO_ENABLED=1 GOFLAGS=-mod=mod GOBIN=$gobin go install "${pkgs[@]}" >&2; then
+	if ! CGO_ENABLED=1 GOFLAGS=-mod=mod GOBIN=$gobin gotool_machine install "${pkgs[@]}" >&2; then
 		rm -rf "$gobin"
 		die "building Dendrite failed"
 	fi

@@ -9,26 +9,34 @@ CYCLONEDX_PKG=github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 GOVULNCHECK_PKG=golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB_MOD=golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 
-# ensure_go_tool NAME PKG@VERSION prints the path of the binary, building it
-# first when the cache lacks it (or holds another version).
+# ensure_go_tool NAME PKG@VERSION [project] prints the path of the binary,
+# building it first when the cache lacks it (or holds another version). With
+# "project" it is built with the project's toolchain (scripts/lib/
+# toolchain.bash) and rebuilt when that changes: govulncheck type-checks our
+# code and the standard library, which only the Go it was built with can
+# read. Other tools are built with the machine's own setting.
 ensure_go_tool() {
-	local name=$1 pkg=$2 bin stamp tmp
+	local name=$1 pkg=$2 bin stamp tmp want=$2 gocmd=(gotool_machine)
+	if [[ ${3:-} == project ]]; then
+		want="$pkg $GOTOOLCHAIN"
+		gocmd=(go)
+	fi
 	bin=$CACHE/bin/$name
 	stamp=$CACHE/bin/.$name.version
-	if [[ -x $bin && -f $stamp && $(<"$stamp") == "$pkg" ]]; then
+	if [[ -x $bin && -f $stamp && $(<"$stamp") == "$want" ]]; then
 		echo "$bin"
 		return 0
 	fi
 	log "building $pkg into $bin (once; later runs reuse it)"
 	mkdir -p "$CACHE/bin"
 	tmp=$(mktemp -d "$CACHE/bin/.tool.$name.XXXXXX")
-	if ! GOFLAGS=-mod=mod GOBIN=$tmp go install "$pkg" >&2; then
+	if ! GOFLAGS=-mod=mod GOBIN=$tmp "${gocmd[@]}" install "$pkg" >&2; then
 		rm -rf "$tmp"
 		die "building $pkg failed"
 	fi
 	mv "$tmp/$name" "$bin"
 	rm -rf "$tmp"
-	echo "$pkg" >"$stamp"
+	echo "$want" >"$stamp"
 	echo "$bin"
 }
 
@@ -49,7 +57,7 @@ ensure_vulndb() {
 	[[ -d $src/data/osv ]] || die "$VULNDB_MOD has no data/osv"
 	mkdir -p "$CACHE/bin" "$CACHE/vulndb"
 	if [[ ! -x $CACHE/bin/vulndb-indexdb-$ver ]]; then
-		(cd "$src" && GOFLAGS=-mod=readonly go build -o "$CACHE/bin/vulndb-indexdb-$ver" ./cmd/indexdb) >&2 ||
+		(cd "$src" && GOFLAGS=-mod=readonly gotool_machine build -o "$CACHE/bin/vulndb-indexdb-$ver" ./cmd/indexdb) >&2 ||
 			die "building $VULNDB_MOD/cmd/indexdb failed"
 	fi
 	tmp=$(mktemp -d "$CACHE/vulndb/.build.XXXXXX")

@@ -32,7 +32,7 @@ ensure_seaweedfs() {
 	[[ -d $src ]] || die "the SeaweedFS module has no source directory ($src)"
 	mkdir -p "$(dirname "$SEAWEEDFS_BIN")"
 	tmp=$(mktemp "$(dirname "$SEAWEEDFS_BIN")/.weed.XXXXXX")
-	if ! (cd "$src" && GOFLAGS=-mod=readonly go build -o "$tmp" ./weed) >&2; then
+	if ! (cd "$src" && GOFLAGS=-mod=readonly gotool_machine build -o "$tmp" ./weed) >&2; then
 		rm -f "$tmp"
 		die "building SeaweedFS failed"
 	fi
