@@ -132,16 +132,18 @@ func scaleChild(backend, dir, dsn string, samples int) (childFigures, error) {
 	var up []time.Duration
 	for range max(samples/10, 5) {
 		t0 := time.Now()
-		entries, err := cat.ByUploader(ctx, uploaderName(1))
+		var bytes int64
+		n := 0
+		err := cat.ByUploader(ctx, uploaderName(1), func(e catalog.Entry) error {
+			bytes += e.Record.Size
+			n++
+			return nil
+		})
 		if err != nil {
 			return res, err
 		}
-		var bytes int64
-		for _, e := range entries {
-			bytes += e.Record.Size
-		}
 		up = append(up, time.Since(t0))
-		res.UploaderMedia = len(entries)
+		res.UploaderMedia = n
 	}
 	res.Uploader = quantilesOf(up)
 

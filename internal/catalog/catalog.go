@@ -100,8 +100,14 @@ type Blobs interface {
 type Lookups interface {
 	// ByHash returns the records whose content has this SHA-256.
 	ByHash(ctx context.Context, sha256 string) ([]Entry, error)
-	// ByUploader returns the records created by this user.
-	ByUploader(ctx context.Context, userID string) ([]Entry, error)
+	// ByUploader calls fn for every record created by this user, a batch
+	// at a time, so that memory follows the batch and not the user's
+	// media (a bridge or a bot may own millions). An error from fn stops
+	// the listing and is returned. fn may change the record it is given:
+	// every record that exists when the listing starts is passed exactly
+	// once, whatever fn does to it (PostgreSQL lists newest change first,
+	// and a change moves the record before the cursor).
+	ByUploader(ctx context.Context, userID string, fn func(Entry) error) error
 	// ListByState calls fn for every record in state, in no particular
 	// order; an error from fn stops the listing and is returned. Reserved,
 	// pending, quarantined and blocked are indexed; other states may cost

@@ -265,7 +265,8 @@ func (a *Admin) apiUserMedia(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "usage": usage})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "usage": usage,
+		"items_omitted": usage.Records() - len(items)})
 	return nil
 }
 

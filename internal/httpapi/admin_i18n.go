@@ -94,6 +94,7 @@ var catalogs = map[string]map[string]string{
 		"act_hash":       "Alle Medien mit diesem Inhalt sperren", "act_hash_hint": "Sperrt die Prüfsumme beim Hochladen und nimmt alle Medien mit diesem Inhalt in Quarantäne.",
 
 		"user_title": "Nutzer und Speicher", "usage": "Belegung", "top_usage": "Größte Speicherbelegung",
+		"user_newest":         "Die neuesten %d von %d Medien.",
 		"act_user_quarantine": "Alle Medien dieses Nutzers in Quarantäne nehmen",
 		"act_erase":           "Alle Medien dieses Nutzers löschen (Datenschutz)",
 		"act_erase_hint":      "Löschung nach Art. 17 DSGVO: alle Dateien werden vernichtet, Prüfsummen werden nicht gesperrt.",
@@ -165,6 +166,7 @@ var catalogs = map[string]map[string]string{
 		"act_hash":       "Block all media with this content", "act_hash_hint": "Blocks the hash at upload and quarantines all media with this content.",
 
 		"user_title": "Users and storage", "usage": "Usage", "top_usage": "Largest storage use",
+		"user_newest":         "The newest %d of %d media.",
 		"act_user_quarantine": "Quarantine all media of this user",
 		"act_erase":           "Delete all media of this user (data protection)",
 		"act_erase_hint":      "Erasure under Art. 17 GDPR: every file is destroyed, hashes are not blocked.",

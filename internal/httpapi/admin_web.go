@@ -284,6 +284,9 @@ func (a *Admin) pageUser(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 			return err
 		}
 		data["Items"], data["Usage"] = items, usage
+		if usage.Records() > len(items) {
+			data["Total"] = usage.Records()
+		}
 	}
 	top, err := a.deps.Review.TopUsage(r.Context(), 20)
 	if err != nil {

@@ -3,7 +3,6 @@ package review
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/mediarepo/mediarepo/internal/catalog"
 	"github.com/mediarepo/mediarepo/internal/media"
@@ -24,7 +23,10 @@ type Bulk struct {
 	Changed   int    `json:"changed"`
 	Unchanged int    `json:"unchanged"`
 	Failed    int    `json:"failed"`
-	Items     []Item `json:"items"`
+	// Items lists the first MaxBulkItems records acted on (or left);
+	// ItemsOmitted counts the rest, which the counts above include.
+	Items        []Item `json:"items"`
+	ItemsOmitted int    `json:"items_omitted,omitempty"`
 	// Detail says what else happened (hash blocked).
 	Detail   string `json:"detail,omitempty"`
 	AuditSeq uint64 `json:"audit_seq"`
@@ -42,8 +44,16 @@ func (b *Bulk) add(e catalog.Entry, res Result, err error) {
 	default:
 		b.Unchanged++
 	}
+	if len(b.Items) == MaxBulkItems {
+		b.ItemsOmitted++
+		return
+	}
 	b.Items = append(b.Items, it)
 }
+
+// MaxBulkItems is how many items a Bulk lists at most: an uploader's bulk
+// action may touch millions of records, and the answer is held in memory.
+const MaxBulkItems = 1000
 
 // summary is the audit detail of a bulk action.
 func (b *Bulk) summary() string {
@@ -66,22 +76,20 @@ func (r *Reviewer) QuarantineUploader(ctx context.Context, q Request, userID str
 		return Bulk{}, err
 	}
 	b := Bulk{Target: userID, Items: []Item{}}
-	entries, err := r.cat.ByUploader(ctx, userID)
-	if err == nil {
-		// Media the homeserver it was imported from protected from bulk
-		// quarantine stays as it is (Synapse's safe_from_quarantine).
-		var safe int
-		entries = slices.DeleteFunc(entries, func(e catalog.Entry) bool {
-			if e.Record.SafeFromQuarantine {
-				b.add(e, Result{Record: e.Record}, nil)
-				safe++
-			}
-			return e.Record.SafeFromQuarantine
-		})
-		if safe > 0 {
-			b.Detail = fmt.Sprintf("%d safe from quarantine", safe)
+	// Media the homeserver it was imported from protected from bulk
+	// quarantine stays as it is (Synapse's safe_from_quarantine).
+	var safe int
+	err := r.cat.ByUploader(ctx, userID, func(e catalog.Entry) error {
+		if e.Record.SafeFromQuarantine {
+			b.add(e, Result{Record: e.Record}, nil)
+			safe++
+			return nil
 		}
-		r.quarantineAll(ctx, q, entries, &b)
+		r.quarantineEntry(ctx, q, e, &b)
+		return nil
+	})
+	if safe > 0 {
+		b.Detail = fmt.Sprintf("%d safe from quarantine", safe)
 	}
 	b.AuditSeq, err = r.record(ctx, q, ActionQuarantineUser, userID, "", "", outcomeOf(b.Changed > 0), b.summary(), err)
 	return b, err
@@ -122,13 +130,19 @@ func (r *Reviewer) QuarantineHash(ctx context.Context, q Request, sha string) (B
 
 func (r *Reviewer) quarantineAll(ctx context.Context, q Request, entries []catalog.Entry, b *Bulk) {
 	for _, e := range entries {
-		if !media.Allowed(e.Record.State, media.Quarantine) {
-			b.add(e, Result{Record: e.Record}, nil)
-			continue
-		}
-		res, err := r.quarantine(ctx, q, e.Record.Origin, e.Record.ID)
-		b.add(e, res, err)
+		r.quarantineEntry(ctx, q, e, b)
 	}
+}
+
+// quarantineEntry quarantines one record of a bulk action, or reports it
+// unchanged when its state allows no quarantine.
+func (r *Reviewer) quarantineEntry(ctx context.Context, q Request, e catalog.Entry, b *Bulk) {
+	if !media.Allowed(e.Record.State, media.Quarantine) {
+		b.add(e, Result{Record: e.Record}, nil)
+		return
+	}
+	res, err := r.quarantine(ctx, q, e.Record.Origin, e.Record.ID)
+	b.add(e, res, err)
 }
 
 // EraseUploader deletes every record of the uploader that has content (a
@@ -144,17 +158,15 @@ func (r *Reviewer) EraseUploader(ctx context.Context, q Request, userID string) 
 		return Bulk{}, err
 	}
 	b := Bulk{Target: userID, Items: []Item{}}
-	entries, err := r.cat.ByUploader(ctx, userID)
-	if err == nil {
-		for _, e := range entries {
-			if !media.Allowed(e.Record.State, media.Delete) {
-				b.add(e, Result{Record: e.Record}, nil)
-				continue
-			}
-			res, derr := r.delete(ctx, q, e.Record.Origin, e.Record.ID, ActionEraseUploaderRec, false)
-			b.add(e, res, derr)
+	err := r.cat.ByUploader(ctx, userID, func(e catalog.Entry) error {
+		if !media.Allowed(e.Record.State, media.Delete) {
+			b.add(e, Result{Record: e.Record}, nil)
+			return nil
 		}
-	}
+		res, derr := r.delete(ctx, q, e.Record.Origin, e.Record.ID, ActionEraseUploaderRec, false)
+		b.add(e, res, derr)
+		return nil
+	})
 	b.AuditSeq, err = r.record(ctx, q, ActionEraseUploader, userID, "", "", outcomeOf(b.Changed > 0), b.summary(), err)
 	return b, err
 }

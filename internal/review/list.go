@@ -224,24 +224,48 @@ func (u *Usage) add(rec media.Record) {
 	}
 }
 
-// ByUploader returns every record of the uploader, newest change first,
-// and the uploader's usage.
+// Records is how many records of the user the usage counted, in every
+// state.
+func (u Usage) Records() int {
+	n := 0
+	for _, c := range u.ByState {
+		n += c
+	}
+	return n
+}
+
+// MaxUploaderItems is how many records ByUploader returns at most: a
+// bridge or a bot may own millions, and the answer is held in memory.
+const MaxUploaderItems = 1000
+
+// ByUploader returns the uploader's newest MaxUploaderItems records,
+// newest change first, and the usage of all of them (Usage.Records says
+// how many there are). It reads every record of the uploader but holds at
+// most 2 × MaxUploaderItems at a time.
 func (r *Reviewer) ByUploader(ctx context.Context, userID string) ([]Entry, Usage, error) {
 	if err := media.ValidateUserID(userID); err != nil {
 		return nil, Usage{}, err
 	}
-	entries, err := r.cat.ByUploader(ctx, userID)
+	u := Usage{UserID: userID, ByState: map[media.State]int{}}
+	var out []Entry
+	err := r.cat.ByUploader(ctx, userID, func(e catalog.Entry) error {
+		u.add(e.Record)
+		out = append(out, Entry{Record: e.Record, Revision: e.Revision})
+		if len(out) == 2*MaxUploaderItems {
+			out = newest(out, MaxUploaderItems)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, Usage{}, err
 	}
-	u := Usage{UserID: userID, ByState: map[media.State]int{}}
-	out := make([]Entry, 0, len(entries))
-	for _, e := range entries {
-		u.add(e.Record)
-		out = append(out, Entry{Record: e.Record, Revision: e.Revision})
-	}
-	sort.Slice(out, func(i, j int) bool { return ChangedAt(out[i].Record).After(ChangedAt(out[j].Record)) })
-	return out, u, nil
+	return newest(out, MaxUploaderItems), u, nil
+}
+
+// newest sorts entries newest change first and keeps the first n.
+func newest(entries []Entry, n int) []Entry {
+	sort.Slice(entries, func(i, j int) bool { return ChangedAt(entries[i].Record).After(ChangedAt(entries[j].Record)) })
+	return entries[:min(n, len(entries))]
 }
 
 // TopUsage returns the limit uploaders storing the most bytes, from the

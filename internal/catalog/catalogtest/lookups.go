@@ -42,7 +42,7 @@ func testLookups(t *testing.T, c catalog.Catalog) {
 	if got := ids(byHash); err != nil || !sameSet(got, "a1", "b1", "c1") {
 		t.Fatalf("ByHash(A) = %v, %v", got, err)
 	}
-	byUser, err := c.ByUploader(ctx, bob)
+	byUser, err := byUploader(ctx, c, bob)
 	if got := ids(byUser); err != nil || !sameSet(got, "b1", "r1") {
 		t.Fatalf("ByUploader(bob) = %v, %v", got, err)
 	}

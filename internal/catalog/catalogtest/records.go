@@ -64,7 +64,7 @@ func testInvalidKeys(t *testing.T, c catalog.Catalog) {
 	}
 	_, err := c.ByHash(ctx, "nothex")
 	wantErr(t, "ByHash", err, media.ErrInvalidID)
-	_, err = c.ByUploader(ctx, "alice")
+	_, err = byUploader(ctx, c, "alice")
 	wantErr(t, "ByUploader", err, media.ErrInvalidUserID)
 	_, _, err = c.GetBlob(ctx, "ABC")
 	wantErr(t, "GetBlob", err, media.ErrInvalidID)
@@ -178,7 +178,7 @@ func testOddKeys(t *testing.T, c catalog.Catalog) {
 		if err != nil || got.Origin != tt.origin || got.Uploader != tt.user {
 			t.Fatalf("Get %s/%s = %+v, %v", tt.origin, id, got, err)
 		}
-		byUser, err := c.ByUploader(ctx, tt.user)
+		byUser, err := byUploader(ctx, c, tt.user)
 		if err != nil || len(byUser) != 1 || byUser[0].Record.ID != id {
 			t.Fatalf("ByUploader %s = %v, %v", tt.user, ids(byUser), err)
 		}

@@ -32,6 +32,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ReleaseBlob", testReleaseBlob},
 		{"Lookups", testLookups},
 		{"OddKeys", testOddKeys},
+		{"ByUploaderStreams", testByUploaderStreams},
 		{"List", testList},
 		{"ListFilters", testListFilters},
 		{"RecordUpload", testRecordUpload},

@@ -221,12 +221,17 @@ func (c *Catalog) ByHash(ctx context.Context, sha256 string) ([]catalog.Entry, e
 	return c.lookup(ctx, idxHash, sha256)
 }
 
-// ByUploader implements Lookups.
-func (c *Catalog) ByUploader(ctx context.Context, userID string) ([]catalog.Entry, error) {
+// ByUploader implements Lookups: the index keys first (memory grows with
+// the user's keys, not with their records), then each record in turn.
+func (c *Catalog) ByUploader(ctx context.Context, userID string, fn func(catalog.Entry) error) error {
 	if err := media.ValidateUserID(userID); err != nil {
-		return nil, err
+		return err
 	}
-	return c.lookup(ctx, idxUser, userID)
+	keys, err := c.indexKeysWith(ctx, indexPrefix(idxUser, userID))
+	if err != nil {
+		return err
+	}
+	return c.resolve(ctx, keys, fn)
 }
 
 // ListByState implements Lookups.

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -60,7 +61,7 @@ func TestIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("ByHash(A)", ids(byHash), "a1", "b1")
-	byUser, err := c.ByUploader(ctx, bob)
+	byUser, err := collectByUploader(ctx, c, bob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestIndexes(t *testing.T) {
 	if _, err := c.ByHash(ctx, "nothex"); !errors.Is(err, media.ErrInvalidID) {
 		t.Errorf("ByHash(bad): %v", err)
 	}
-	if _, err := c.ByUploader(ctx, "alice"); !errors.Is(err, media.ErrInvalidUserID) {
+	if _, err := collectByUploader(ctx, c, "alice"); !errors.Is(err, media.ErrInvalidUserID) {
 		t.Errorf("ByUploader(bad): %v", err)
 	}
 	stop := errors.New("stop")
@@ -174,4 +175,14 @@ func TestIndexCheckedOnRead(t *testing.T) {
 	if err != nil || st.Removed != 1 || exists(inflight) {
 		t.Fatalf("Reindex after the record moved on = %+v, %v; in-flight entry still there: %v", st, err, exists(inflight))
 	}
+}
+
+// collectByUploader collects ByUploader's records.
+func collectByUploader(ctx context.Context, c *Catalog, user string) ([]catalog.Entry, error) {
+	var out []catalog.Entry
+	err := c.ByUploader(ctx, user, func(e catalog.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
 }

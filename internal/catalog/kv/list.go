@@ -23,12 +23,8 @@ func (c *Catalog) List(ctx context.Context, q catalog.ListQuery) ([]catalog.Entr
 		return nil
 	}
 	if q.Uploader != "" {
-		entries, err := c.ByUploader(ctx, q.Uploader)
-		if err != nil {
+		if err := c.ByUploader(ctx, q.Uploader, collect); err != nil {
 			return nil, err
-		}
-		for _, e := range entries {
-			_ = collect(e)
 		}
 		return catalog.SortPage(all, q.Limit), nil
 	}

@@ -200,7 +200,7 @@ func TestOddKeys(t *testing.T) {
 		if err != nil || got.Origin != tt.origin || got.Uploader != tt.user {
 			t.Fatalf("Get(%q) = %+v, %v", tt.origin, got, err)
 		}
-		byUser, err := c.ByUploader(ctx, tt.user)
+		byUser, err := collectByUploader(ctx, c, tt.user)
 		if err != nil || len(byUser) != 1 || byUser[0].Record.ID != id {
 			t.Fatalf("ByUploader(%q) = %+v, %v", tt.user, byUser, err)
 		}

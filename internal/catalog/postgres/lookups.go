@@ -56,12 +56,25 @@ func (c *Catalog) ByHash(ctx context.Context, sha256 string) ([]catalog.Entry, e
 	return c.query(ctx, "by_hash", "SELECT record, revision FROM records WHERE sha256 = $1", sha256)
 }
 
-// ByUploader implements catalog.Lookups.
-func (c *Catalog) ByUploader(ctx context.Context, userID string) ([]catalog.Entry, error) {
+// ByUploader implements catalog.Lookups: keyset pages of batchSize in the
+// listing order (newest change first) through records_uploader. A record
+// changed by fn moves before the cursor and is not read again.
+func (c *Catalog) ByUploader(ctx context.Context, userID string, fn func(catalog.Entry) error) error {
 	if err := media.ValidateUserID(userID); err != nil {
-		return nil, err
+		return err
 	}
-	return c.query(ctx, "by_uploader", "SELECT record, revision FROM records WHERE uploader = $1", userID)
+	const (
+		sel   = "SELECT record, revision FROM records WHERE uploader = $1"
+		order = " ORDER BY changed_ns DESC, origin DESC, id DESC LIMIT $2"
+	)
+	return c.keyset(ctx, "by_uploader", func(last *media.Record) (string, []any) {
+		if last == nil {
+			return sel + order, []any{userID, batchSize}
+		}
+		p := catalog.PositionOf(*last)
+		return sel + " AND (changed_ns, origin, id) < ($3, $4, $5)" + order,
+			[]any{userID, batchSize, p.ChangedAt.UnixNano(), p.Origin, p.ID}
+	}, fn)
 }
 
 // stateList returns validated states as an SQL list of literals. States
@@ -97,14 +110,22 @@ func (c *Catalog) Walk(ctx context.Context, fn func(catalog.Entry) error) error 
 func (c *Catalog) walk(ctx context.Context, op, where string, fn func(catalog.Entry) error) error {
 	first := "SELECT record, revision FROM records WHERE " + where + " ORDER BY origin, id LIMIT $1"
 	next := "SELECT record, revision FROM records WHERE " + where + " AND (origin, id) > ($2, $3) ORDER BY origin, id LIMIT $1"
-	var batch []catalog.Entry
-	var err error
-	for last := (*media.Record)(nil); ; {
+	return c.keyset(ctx, op, func(last *media.Record) (string, []any) {
 		if last == nil {
-			batch, err = c.query(ctx, op, first, batchSize)
-		} else {
-			batch, err = c.query(ctx, op, next, batchSize, last.Origin, last.ID)
+			return first, []any{batchSize}
 		}
+		return next, []any{batchSize, last.Origin, last.ID}
+	}, fn)
+}
+
+// keyset passes fn every record of a keyset-paginated listing, batchSize
+// rows a query, until a batch comes back short. page gives the statement
+// and arguments of the batch after last (nil for the first batch).
+func (c *Catalog) keyset(ctx context.Context, op string, page func(last *media.Record) (string, []any), fn func(catalog.Entry) error) error {
+	var last *media.Record
+	for {
+		sql, args := page(last)
+		batch, err := c.query(ctx, op, sql, args...)
 		if err != nil {
 			return err
 		}

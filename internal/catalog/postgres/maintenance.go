@@ -123,23 +123,13 @@ func (c *Catalog) Reserve(ctx context.Context, rec media.Record, limit int) (uin
 // ListRemoteBefore implements catalog.RemoteRetention: clean cached remote
 // records fetched before before, oldest first (records_remote_clean).
 func (c *Catalog) ListRemoteBefore(ctx context.Context, before time.Time, fn func(catalog.Entry) error) error {
-	afterNS, afterOrigin, afterID := int64(-1<<63), "", ""
-	for {
-		batch, err := c.query(ctx, "list_remote", `SELECT record, revision FROM records
+	return c.keyset(ctx, "list_remote", func(last *media.Record) (string, []any) {
+		afterNS, afterOrigin, afterID := int64(-1<<63), "", ""
+		if last != nil {
+			afterNS, afterOrigin, afterID = last.UploadedAt.UnixNano(), last.Origin, last.ID
+		}
+		return `SELECT record, revision FROM records
 			WHERE remote AND state = 'clean' AND uploaded_ns < $1 AND (uploaded_ns, origin, id) > ($2, $3, $4)
-			ORDER BY uploaded_ns, origin, id LIMIT $5`, before.UnixNano(), afterNS, afterOrigin, afterID, batchSize)
-		if err != nil {
-			return err
-		}
-		for _, e := range batch {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if len(batch) < batchSize {
-			return nil
-		}
-		last := batch[len(batch)-1].Record
-		afterNS, afterOrigin, afterID = last.UploadedAt.UnixNano(), last.Origin, last.ID
-	}
+			ORDER BY uploaded_ns, origin, id LIMIT $5`, []any{before.UnixNano(), afterNS, afterOrigin, afterID, batchSize}
+	}, fn)
 }
