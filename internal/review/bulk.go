@@ -67,7 +67,9 @@ func (b *Bulk) summary() string {
 // QuarantineUploader quarantines every clean or pending record of the
 // uploader (each one audited on its own, plus one entry for the whole).
 // Records in other states, and imported records marked
-// SafeFromQuarantine, are reported unchanged.
+// SafeFromQuarantine, are reported unchanged. The records are read a batch
+// at a time; a catalog error part way stops the action, what was done
+// stays done and is audited with the error, and repeating it completes it.
 func (r *Reviewer) QuarantineUploader(ctx context.Context, q Request, userID string) (Bulk, error) {
 	if err := q.validate(); err != nil {
 		return Bulk{}, err
@@ -149,7 +151,8 @@ func (r *Reviewer) quarantineEntry(ctx context.Context, q Request, e catalog.Ent
 // data-protection erasure request): tombstones stay, blobs are purged
 // with their last reference, hashes are NOT blocked. Reservations without
 // content expire on their own and are reported unchanged. Each record is
-// audited, plus one entry for the whole.
+// audited, plus one entry for the whole. Like QuarantineUploader, it reads
+// the records a batch at a time, and a repeat completes a stopped erasure.
 func (r *Reviewer) EraseUploader(ctx context.Context, q Request, userID string) (Bulk, error) {
 	if err := q.validate(); err != nil {
 		return Bulk{}, err
