@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -104,5 +105,56 @@ func TestSniffText(t *testing.T) {
 	cut := []byte("Grüße")[:3] // a rune cut at the end of the head
 	if !looksText(cut) {
 		t.Error("a rune cut at the end is still text")
+	}
+}
+
+// TestRandomEntropyIsTheAverageOfRandomBytes: randomEntropy agrees with
+// the mean entropy estimate of random bytes at every scale.
+func TestRandomEntropyIsTheAverageOfRandomBytes(t *testing.T) {
+	for _, n := range []int{2, 16, 100, 256, 1000, 4096, sniffLen} {
+		const samples = 400
+		var sum float64
+		b := make([]byte, n)
+		for range samples {
+			rand.Read(b)
+			sum += entropy(b)
+		}
+		mean, want := sum/samples, randomEntropy(n)
+		if math.Abs(mean-want) > 0.02 {
+			t.Errorf("n=%d: random bytes average %.3f bits, randomEntropy %.3f", n, mean, want)
+		}
+	}
+}
+
+// TestOpaqueRandomOfEveryLength: random bytes (what an encrypted
+// attachment looks like) are opaque whatever their length, from 48 bytes
+// up (below, repeated bytes are too likely to tell). The threshold on
+// log2(n) let most random blobs of 200–400 bytes pass as not encrypted.
+func TestOpaqueRandomOfEveryLength(t *testing.T) {
+	sizes := []int{}
+	for n := 48; n <= 1024; n++ {
+		sizes = append(sizes, n)
+	}
+	for n := 1025; n <= sniffLen+1000; n += 97 {
+		sizes = append(sizes, n)
+	}
+	for _, n := range sizes {
+		b := make([]byte, n)
+		for range 4 {
+			rand.Read(b)
+			head := b[:min(n, sniffLen)]
+			rec := media.Record{Content: media.Content{Size: int64(n), Entropy: entropy(head)}}
+			if !Opaque(rec) {
+				t.Fatalf("random %d bytes (entropy %.3f) not opaque; threshold %.3f", n, rec.Entropy, 0.9*randomEntropy(min(n, sniffLen)))
+			}
+		}
+	}
+}
+
+// BenchmarkRandomEntropy: the cost Opaque adds to a keyless download of
+// content of unknown type (8 KiB and longer: sniffLen).
+func BenchmarkRandomEntropy(b *testing.B) {
+	for b.Loop() {
+		randomEntropy(sniffLen)
 	}
 }
