@@ -126,7 +126,10 @@ func (r *restartable) got() []string {
 	return append([]string(nil), r.ids...)
 }
 
-func freeAddr(t *testing.T) string { return testenv.FreeAddrs(t, 1)[0] }
+// freeAddr is a receiver's address: a port that no other process of the
+// test run takes while the receiver is down (a syslog sender would deliver
+// to whatever accepts).
+func freeAddr(t *testing.T) string { return testenv.StableAddr(t) }
 
 // --- webhook: a real HTTPS server that checks the HMAC signature ---
 
